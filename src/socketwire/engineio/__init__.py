@@ -1,0 +1,1 @@
+"""Engine.IO v4: packets, the sans-I/O server core, and the plain Engine.IO server API."""

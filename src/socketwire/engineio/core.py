@@ -1,0 +1,673 @@
+"""The Engine.IO v4 server, sans I/O.
+
+Theory of operation
+-------------------
+:class:`EngineCore` owns every Engine.IO session of one server and makes every protocol
+decision; it never touches a socket, a thread or an event loop. A runtime drives it:
+
+* An HTTP request (long-polling GET/POST, or a WebSocket handshake) goes in through
+  :meth:`EngineCore.handle_request`, with the body already read (the transport enforces
+  ``max_http_buffer_size`` before buffering). It answers one of:
+
+  - :class:`Response`: write it and finish;
+  - :class:`PollWait`: a GET with nothing to send yet; the runtime parks it on
+    ``session.poll_waiter`` and answers with :meth:`poll_response` once the session shows up
+    in :meth:`take_dirty` with :meth:`poll_ready` true;
+  - :class:`WebSocketAccept`: complete the WebSocket handshake and set ``session.ws`` (or
+    ``session.probe_ws`` for an upgrade probe).
+
+* WebSocket messages go in through :meth:`receive_ws`; the return value is what must be
+  written straight back on *that* WebSocket (only the ``3probe`` answer uses this).
+* Time goes in through :meth:`handle_timer`; :meth:`next_deadline` says when to call it.
+  Every entry point also runs the timers already due, so a late timer never lets a
+  timed-out session answer a request.
+* Outgoing packets accumulate in ``session.outbox``; sessions with something to write (or
+  that closed) are listed by :meth:`take_dirty`. The runtime writes them out.
+* Engine-level happenings (open, message, close) are reported to the ``listener``, which is
+  the Socket.IO core or, for a plain Engine.IO server, a queue the runtime drains.
+
+Session states
+--------------
+========== ==================== ===================================================
+state      event                next state / action
+========== ==================== ===================================================
+(none)     handshake GET / WS   OPEN: open packet queued, ping scheduled
+OPEN       ping timer           OPEN: ``2`` queued, pong deadline scheduled
+OPEN       ``3`` (pong)         OPEN: next ping scheduled
+OPEN       ``2probe`` on new WS UPGRADING: ``3probe`` answered, parked poll gets ``6``
+UPGRADING  ``5`` on probe WS    OPEN over websocket; outbox flushed there
+UPGRADING  upgrade timeout      OPEN over polling; probe WebSocket closed
+any        ``1``, bad packet,   CLOSED: listener told the reason; a parked poll gets
+           pong deadline,       ``6`` (client close) or ``1`` (anything else)
+           duplicate poll,
+           server close
+========== ==================== ===================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import secrets
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from .._timers import Timer, TimerQueue
+from ..exceptions import HTTPError, ProtocolError
+from . import packet as pk
+from .packet import OutPacket, PacketType
+
+__all__ = [
+    "DisconnectReason",
+    "EngineCore",
+    "EngineListener",
+    "PollWait",
+    "Request",
+    "Response",
+    "Session",
+    "WebSocketAccept",
+]
+
+POLLING = "polling"
+WEBSOCKET = "websocket"
+
+ERROR_MESSAGES = {
+    0: "Transport unknown",
+    1: "Session ID unknown",
+    2: "Bad handshake method",
+    3: "Bad request",
+    4: "Forbidden",
+    5: "Unsupported protocol version",
+}
+
+
+class DisconnectReason(str, enum.Enum):
+    """Why a session ended; the values match python-socketio's ``reason`` strings."""
+
+    CLIENT_DISCONNECT = "client disconnect"
+    SERVER_DISCONNECT = "server disconnect"
+    PING_TIMEOUT = "ping timeout"
+    TRANSPORT_CLOSE = "transport close"
+    TRANSPORT_ERROR = "transport error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class State(enum.IntEnum):
+    OPEN = 1
+    UPGRADING = 2
+    CLOSED = 3
+
+
+class Request:
+    """An HTTP request as the transports hand it to the core."""
+
+    __slots__ = ("_environ", "_environ_factory", "headers", "method", "query", "scheme")
+
+    def __init__(
+        self,
+        method: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        environ_factory: Callable[[], dict[str, Any]],
+        scheme: str = "http",
+    ) -> None:
+        self.method = method
+        self.scheme = scheme
+        self.query = query
+        #: lower-case header names
+        self.headers = headers
+        self._environ_factory = environ_factory
+        self._environ: dict[str, Any] | None = None
+
+    @property
+    def environ(self) -> dict[str, Any]:
+        """A WSGI-style environ (``REQUEST_METHOD``, ``QUERY_STRING``, ``HTTP_*``, ...),
+        built only when a session opens, as python-socketio passes it to ``connect``."""
+        if self._environ is None:
+            self._environ = self._environ_factory()
+        return self._environ
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.body[:60]!r})"
+
+
+class PollWait:
+    """A long-polling GET that must wait for data."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
+class WebSocketAccept:
+    """Accept the WebSocket handshake; ``probe`` is True for an upgrade of a polling
+    session (set ``session.probe_ws``), False for a new WebSocket-only session (set
+    ``session.ws``). ``headers`` go into the handshake response."""
+
+    __slots__ = ("headers", "probe", "session")
+
+    def __init__(self, session: Session, probe: bool, headers: list[tuple[str, str]]) -> None:
+        self.session = session
+        self.probe = probe
+        self.headers = headers
+
+
+class Session:
+    """One Engine.IO session. ``poll_waiter``, ``ws`` and ``probe_ws`` are opaque handles
+    owned by the runtime; ``data`` is for the layer above (the Socket.IO client)."""
+
+    __slots__ = (
+        "_dirty",
+        "close_packet",
+        "close_reason",
+        "data",
+        "environ",
+        "outbox",
+        "poll_waiter",
+        "probe_ws",
+        "request",
+        "sid",
+        "state",
+        "timer",
+        "transport",
+        "upgrade_timer",
+        "ws",
+    )
+
+    def __init__(self, sid: str, transport: str, request: Request) -> None:
+        self.sid = sid
+        self.transport = transport
+        self.request = request
+        self.state = State.OPEN
+        self.outbox: list[OutPacket] = []
+        self.poll_waiter: Any = None
+        self.ws: Any = None
+        self.probe_ws: Any = None
+        self.timer: Timer | None = None
+        self.upgrade_timer: Timer | None = None
+        self.close_packet: OutPacket | None = None
+        self.close_reason: DisconnectReason | None = None
+        self.data: Any = None
+        self._dirty = False
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def __repr__(self) -> str:
+        return f"<Session {self.sid} {self.transport} {self.state.name}>"
+
+
+class EngineListener(Protocol):
+    def on_open(self, session: Session) -> None: ...
+    def on_message(self, session: Session, data: str | bytes) -> None: ...
+    def on_close(self, session: Session, reason: DisconnectReason) -> None: ...
+
+
+Origins = str | Iterable[str] | Callable[[str], bool] | None
+
+
+class EngineCore:
+    """All Engine.IO sessions of one server (see the module docstring)."""
+
+    def __init__(
+        self,
+        listener: EngineListener,
+        *,
+        ping_interval: float = 25,
+        ping_timeout: float = 20,
+        max_http_buffer_size: int = 1_000_000,
+        transports: Iterable[str] | None = None,
+        cors_allowed_origins: Origins = None,
+        cors_credentials: bool = True,
+        cookie: str | Mapping[str, Any] | None = None,
+        http_compression: bool = True,
+        compression_threshold: int = 1024,
+        upgrade_timeout: float = 10,
+        logger: Any = None,
+    ) -> None:
+        self.listener = listener
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
+        self.max_http_buffer_size = int(max_http_buffer_size)
+        allowed = tuple(transports) if transports else (POLLING, WEBSOCKET)
+        for name in allowed:
+            if name not in (POLLING, WEBSOCKET):
+                raise ValueError(f"unknown transport {name!r}")
+        self.transports = allowed
+        self.cors_allowed_origins = cors_allowed_origins
+        self.cors_credentials = cors_credentials
+        self.cookie = cookie
+        self.http_compression = http_compression
+        self.compression_threshold = compression_threshold
+        self.upgrade_timeout = upgrade_timeout
+        self.logger = logger
+        self.sessions: dict[str, Session] = {}
+        self.timers = TimerQueue()
+        self._dirty: list[Session] = []
+
+    # ------------------------------------------------------------------ HTTP
+
+    def handle_request(
+        self, request: Request, body: bytes, now: float
+    ) -> Response | PollWait | WebSocketAccept:
+        """Answer one HTTP request to the Engine.IO path (module docstring)."""
+        self.handle_timer(now)
+        cors = self._cors_headers(request)
+        if cors is None:
+            return self._error(HTTPError(403, 4, "Not an accepted origin"), [])
+        if request.method == "OPTIONS":
+            return Response(204, cors, b"")
+        try:
+            result = self._route(request, body, now, cors)
+        except HTTPError as exc:
+            if self.logger:
+                self.logger.info("engine.io request refused: %s", exc.message)
+            return self._error(exc, cors)
+        return result
+
+    def _route(
+        self, request: Request, body: bytes, now: float, cors: list[tuple[str, str]]
+    ) -> Response | PollWait | WebSocketAccept:
+        query = request.query
+        transport = query.get("transport")
+        if transport not in self.transports:
+            raise HTTPError(400, 0, ERROR_MESSAGES[0])
+        is_ws = request.headers.get("upgrade", "").lower() == "websocket"
+        if transport == WEBSOCKET and not is_ws:
+            raise HTTPError(400, 3, ERROR_MESSAGES[3])
+        sid = query.get("sid")
+        if sid is None:
+            if request.method != "GET":
+                raise HTTPError(400, 2, ERROR_MESSAGES[2])
+            if query.get("EIO") != "4":
+                raise HTTPError(400, 5, ERROR_MESSAGES[5])
+            return self._open(request, transport, now, cors)
+        session = self.sessions.get(sid)
+        if session is None:
+            raise HTTPError(400, 1, ERROR_MESSAGES[1])
+        if transport == WEBSOCKET:
+            # Only a polling session that is not already upgrading may upgrade.
+            if session.transport != POLLING or session.probe_ws is not None:
+                raise HTTPError(400, 3, ERROR_MESSAGES[3])
+            session.upgrade_timer = self.timers.schedule(
+                now + self.upgrade_timeout, "upgrade", session
+            )
+            return WebSocketAccept(session, True, [])
+        if session.transport != POLLING:
+            raise HTTPError(400, 3, ERROR_MESSAGES[3])
+        if request.method == "GET":
+            return self._poll(session, request, cors)
+        if request.method == "POST":
+            return self._post(session, body, now, cors)
+        raise HTTPError(400, 3, ERROR_MESSAGES[3])
+
+    def _open(
+        self, request: Request, transport: str, now: float, cors: list[tuple[str, str]]
+    ) -> Response | WebSocketAccept:
+        sid = secrets.token_urlsafe(15)
+        session = Session(sid, transport, request)
+        upgrades = [WEBSOCKET] if transport == POLLING and WEBSOCKET in self.transports else []
+        handshake = orjson.dumps(
+            {
+                "sid": sid,
+                "upgrades": upgrades,
+                "pingInterval": round(self.ping_interval * 1000),
+                "pingTimeout": round(self.ping_timeout * 1000),
+                "maxPayload": self.max_http_buffer_size,
+            }
+        )
+        session.outbox.append(OutPacket("0" + handshake.decode()))
+        self.sessions[sid] = session
+        session.timer = self.timers.schedule(now + self.ping_interval, "ping", session)
+        cookie = self._cookie_header(sid)
+        self.listener.on_open(session)
+        if session.closed:  # the listener refused it outright
+            raise HTTPError(403, 4, ERROR_MESSAGES[4])
+        if transport == WEBSOCKET:
+            self._mark(session)
+            return WebSocketAccept(session, False, cookie)
+        return self._payload_response(session, self._take_outbox(session), request, cors + cookie)
+
+    def _poll(
+        self, session: Session, request: Request, cors: list[tuple[str, str]]
+    ) -> Response | PollWait:
+        if session.poll_waiter is not None:
+            # Two concurrent GETs: the first is answered with a close packet, the second
+            # refused, the session closed (engine.io-protocol "duplicate poll requests").
+            self.close(session, DisconnectReason.TRANSPORT_ERROR)
+            raise HTTPError(400, 3, ERROR_MESSAGES[3])
+        if self.poll_ready(session):
+            return self.poll_response(session, cors)
+        return PollWait(session)
+
+    def _post(
+        self, session: Session, body: bytes, now: float, cors: list[tuple[str, str]]
+    ) -> Response:
+        if len(body) > self.max_http_buffer_size:
+            raise HTTPError(413, 3, "Payload too large")
+        try:
+            packets = pk.decode_payload(body)
+        except ProtocolError as exc:
+            self._protocol_error(session, exc)
+            raise HTTPError(400, 3, ERROR_MESSAGES[3]) from exc
+        for type_, data in packets:
+            if session.closed:
+                break
+            self._on_packet(session, type_, data, now)
+        return Response(200, [("Content-Type", "text/html"), *cors], b"ok")
+
+    # ------------------------------------------------------------ long-polling output
+
+    def poll_ready(self, session: Session) -> bool:
+        """True when a parked poll of ``session`` can be answered now."""
+        return bool(session.outbox) or session.state is not State.OPEN
+
+    def poll_response(
+        self, session: Session, cors: list[tuple[str, str]] | None = None
+    ) -> Response:
+        """The answer to a poll of ``session`` (call when :meth:`poll_ready`)."""
+        request = session.request
+        if cors is None:
+            cors = self._cors_headers(request) or []
+        if session.state is State.UPGRADING:
+            # The outbox waits for the WebSocket; the poll just ends cleanly.
+            return self._payload_response(session, [pk.NOOP], request, cors)
+        packets = self._take_outbox(session)
+        if session.closed and session.close_packet is not None:
+            packets.append(session.close_packet)
+            session.close_packet = None
+        return self._payload_response(session, packets, request, cors)
+
+    def _payload_response(
+        self,
+        session: Session,
+        packets: list[OutPacket],
+        request: Request,
+        headers: list[tuple[str, str]],
+    ) -> Response:
+        body = pk.encode_payload(packets).encode()
+        headers = [("Content-Type", "text/plain; charset=UTF-8"), *headers]
+        if self.http_compression and len(body) >= self.compression_threshold:
+            accept = request.headers.get("accept-encoding", "")
+            if "gzip" in accept:
+                body = gzip.compress(body, 6)
+                headers.append(("Content-Encoding", "gzip"))
+            elif "deflate" in accept:
+                body = zlib.compress(body, 6)
+                headers.append(("Content-Encoding", "deflate"))
+        return Response(200, headers, body)
+
+    # ------------------------------------------------------------------ WebSocket
+
+    def receive_ws(
+        self, session: Session, ws: Any, data: str | bytes, now: float
+    ) -> list[OutPacket]:
+        """A WebSocket message arrived on ``ws`` (``session.ws`` or ``session.probe_ws``).
+
+        Returns packets to write straight back on ``ws`` (the probe answer)."""
+        self.handle_timer(now)
+        if session.closed:
+            return []
+        if ws is not session.ws:
+            return self._receive_probe(session, ws, data, now)
+        if isinstance(data, str):
+            try:
+                type_, payload = pk.decode_packet(data)
+            except ProtocolError as exc:
+                self._protocol_error(session, exc)
+                return []
+        else:
+            type_, payload = PacketType.MESSAGE, data
+        self._on_packet(session, type_, payload, now)
+        return []
+
+    def _receive_probe(
+        self, session: Session, ws: Any, data: str | bytes, now: float
+    ) -> list[OutPacket]:
+        if ws is not session.probe_ws:
+            return []
+        if data == "2probe" and session.state is State.OPEN:
+            session.state = State.UPGRADING
+            self._mark(session)  # release a parked poll with a noop
+            return [pk.PONG_PROBE]
+        if data == "5" and session.state is State.UPGRADING:
+            if session.upgrade_timer is not None:
+                session.upgrade_timer.cancel()
+                session.upgrade_timer = None
+            session.state = State.OPEN
+            session.transport = WEBSOCKET
+            session.ws, session.probe_ws = session.probe_ws, None
+            self._mark(session)
+            return []
+        if data == "6":
+            return []
+        # Anything else on a probe socket is a protocol violation: drop the probe only.
+        self.abort_probe(session)
+        return []
+
+    def ws_closed(self, session: Session, ws: Any) -> None:
+        """The runtime saw ``ws`` close (peer close frame, TCP reset, framing error)."""
+        if ws is session.ws and not session.closed:
+            self.close(session, DisconnectReason.TRANSPORT_CLOSE, send_close=False)
+        elif ws is session.probe_ws:
+            self.abort_probe(session)
+
+    def abort_probe(self, session: Session) -> None:
+        if session.upgrade_timer is not None:
+            session.upgrade_timer.cancel()
+            session.upgrade_timer = None
+        if session.state is State.UPGRADING:
+            session.state = State.OPEN
+        session.probe_ws = None
+        self._mark(session)
+
+    # ------------------------------------------------------------------ packets
+
+    def _on_packet(self, session: Session, type_: int, data: str | bytes, now: float) -> None:
+        if type_ == PacketType.MESSAGE:
+            self.listener.on_message(session, data)
+        elif type_ == PacketType.PONG:
+            timer = session.timer
+            if timer is not None and timer.kind == "pong":
+                timer.cancel()
+                session.timer = self.timers.schedule(now + self.ping_interval, "ping", session)
+        elif type_ == PacketType.CLOSE:
+            self.close(session, DisconnectReason.CLIENT_DISCONNECT, send_close=False)
+        elif type_ == PacketType.NOOP or type_ == PacketType.PING:
+            pass
+        else:
+            self._protocol_error(session, ProtocolError(f"unexpected packet type {type_}"))
+
+    def _protocol_error(self, session: Session, exc: ProtocolError) -> None:
+        if self.logger:
+            self.logger.warning("closing engine.io session %s: %s", session.sid, exc)
+        self.close(session, DisconnectReason.TRANSPORT_ERROR, send_close=False)
+
+    # ------------------------------------------------------------------ output
+
+    def send(self, session: Session, packet: OutPacket) -> None:
+        """Queue ``packet`` for ``session`` (dropped if the session is closed)."""
+        if session.state is State.CLOSED:
+            return
+        session.outbox.append(packet)
+        if not session._dirty:
+            session._dirty = True
+            self._dirty.append(session)
+
+    def send_many(self, sessions: Iterable[Session], packets: list[OutPacket]) -> None:
+        """Queue the same encoded packets for many sessions (a broadcast)."""
+        dirty = self._dirty
+        closed = State.CLOSED
+        for session in sessions:
+            if session.state is closed:
+                continue
+            session.outbox.extend(packets)
+            if not session._dirty:
+                session._dirty = True
+                dirty.append(session)
+
+    def take_dirty(self) -> list[Session]:
+        """Sessions with output to write or a state change to act on, since the last call."""
+        dirty = self._dirty
+        if not dirty:
+            return dirty
+        self._dirty = []
+        for session in dirty:
+            session._dirty = False
+        return dirty
+
+    def take_ws_output(self, session: Session) -> list[OutPacket]:
+        """What to write on ``session.ws`` now (empty while polling or upgrading); after a
+        close this includes the close packet, and the runtime then closes the socket."""
+        if session.transport != WEBSOCKET or session.ws is None:
+            return []
+        packets = self._take_outbox(session)
+        if session.closed and session.close_packet is not None:
+            packets.append(session.close_packet)
+            session.close_packet = None
+        return packets
+
+    @staticmethod
+    def _take_outbox(session: Session) -> list[OutPacket]:
+        packets = session.outbox
+        session.outbox = []
+        return packets
+
+    def _mark(self, session: Session) -> None:
+        if not session._dirty:
+            session._dirty = True
+            self._dirty.append(session)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(
+        self, session: Session, reason: DisconnectReason, *, send_close: bool = True
+    ) -> None:
+        """End ``session``; the listener hears ``reason``. ``send_close`` tells the client
+        with a ``1`` packet (a parked poll gets ``6`` instead when the client closed)."""
+        if session.state is State.CLOSED:
+            return
+        session.state = State.CLOSED
+        session.close_reason = reason
+        if reason is DisconnectReason.CLIENT_DISCONNECT:
+            session.close_packet = pk.NOOP if session.transport == POLLING else None
+        elif send_close:
+            session.close_packet = pk.CLOSE
+        elif session.transport == POLLING:
+            session.close_packet = pk.CLOSE
+        if session.timer is not None:
+            session.timer.cancel()
+            session.timer = None
+        if session.upgrade_timer is not None:
+            session.upgrade_timer.cancel()
+            session.upgrade_timer = None
+        self.sessions.pop(session.sid, None)
+        self._mark(session)
+        self.listener.on_close(session, reason)
+
+    # ------------------------------------------------------------------ time
+
+    def next_deadline(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now``."""
+        for timer in self.timers.pop_due(now):
+            session: Session = timer.target
+            kind = timer.kind
+            if kind == "ping":
+                if session.state is State.CLOSED:
+                    continue
+                self.send(session, pk.PING)
+                session.timer = self.timers.schedule(now + self.ping_timeout, "pong", session)
+            elif kind == "pong":
+                if timer is session.timer:
+                    session.timer = None
+                    self.close(session, DisconnectReason.PING_TIMEOUT, send_close=False)
+            elif kind == "upgrade":
+                if timer is session.upgrade_timer:
+                    session.upgrade_timer = None
+                    self.abort_probe(session)
+
+    # ------------------------------------------------------------------ CORS etc.
+
+    def _cors_headers(self, request: Request) -> list[tuple[str, str]] | None:
+        """CORS response headers, or None if the Origin is not allowed."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return []
+        allowed = self.cors_allowed_origins
+        if allowed is None:
+            ok = self._same_origin(request, origin)
+        elif allowed == "*":
+            ok = True
+        elif isinstance(allowed, str):
+            ok = origin == allowed
+        elif callable(allowed):
+            ok = bool(allowed(origin))
+        else:
+            ok = origin in allowed
+        if not ok:
+            return None
+        headers = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        if self.cors_credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        if request.method == "OPTIONS":
+            headers.append(("Access-Control-Allow-Methods", "OPTIONS, GET, POST"))
+            req_headers = request.headers.get("access-control-request-headers")
+            if req_headers:
+                headers.append(("Access-Control-Allow-Headers", req_headers))
+        return headers
+
+    @staticmethod
+    def _same_origin(request: Request, origin: str) -> bool:
+        host = request.headers.get("host")
+        if not host:
+            return False
+        scheme = request.headers.get("x-forwarded-proto") or request.scheme
+        if scheme in ("ws", "wss"):
+            scheme = "http" if scheme == "ws" else "https"
+        forwarded_host = request.headers.get("x-forwarded-host")
+        candidates = {f"{scheme}://{host}"}
+        if forwarded_host:
+            candidates.add(f"{scheme}://{forwarded_host}")
+        return origin in candidates
+
+    def _cookie_header(self, sid: str) -> list[tuple[str, str]]:
+        cookie = self.cookie
+        if not cookie:
+            return []
+        if isinstance(cookie, str):
+            options: Mapping[str, Any] = {"name": cookie}
+        else:
+            options = cookie
+        parts = [f"{options.get('name', 'io')}={sid}", f"Path={options.get('path', '/')}"]
+        same_site = options.get("samesite", "Lax")
+        if same_site:
+            parts.append(f"SameSite={same_site}")
+        if options.get("secure"):
+            parts.append("Secure")
+        if options.get("httponly", True):
+            parts.append("HttpOnly")
+        return [("Set-Cookie", "; ".join(parts))]
+
+    @staticmethod
+    def _error(exc: HTTPError, cors: list[tuple[str, str]]) -> Response:
+        body = orjson.dumps({"code": exc.code, "message": exc.message})
+        return Response(exc.status, [("Content-Type", "application/json"), *cors], body)
