@@ -71,6 +71,9 @@ __all__ = [
     "WebSocketAccept",
 ]
 
+#: how long a poll arriving mid-upgrade is held (seconds)
+UPGRADE_POLL_HOLD = 0.05
+
 POLLING = "polling"
 WEBSOCKET = "websocket"
 
@@ -157,14 +160,20 @@ class PollWait:
 class WebSocketAccept:
     """Accept the WebSocket handshake; ``probe`` is True for an upgrade of a polling
     session (set ``session.probe_ws``), False for a new WebSocket-only session (set
-    ``session.ws``). ``headers`` go into the handshake response."""
+    ``session.ws``). ``headers`` go into the handshake response.
 
-    __slots__ = ("headers", "probe", "session")
+    With ``reject`` set, complete the handshake and close the socket at once (a second
+    WebSocket for a session that is upgrading or upgraded), as the reference server does:
+    browsers cannot see the status of a refused handshake, only the close."""
 
-    def __init__(self, session: Session, probe: bool, headers: list[tuple[str, str]]) -> None:
+    __slots__ = ("headers", "probe", "reject", "session")
+
+    def __init__(self, session: Session, probe: bool, headers: list[tuple[str, str]],
+                 reject: bool = False) -> None:
         self.session = session
         self.probe = probe
         self.headers = headers
+        self.reject = reject
 
 
 class Session:
@@ -180,8 +189,10 @@ class Session:
         "outbox",
         "poll_waiter",
         "probe_ws",
+        "release_poll",
         "request",
         "sid",
+        "stale_ws",
         "state",
         "timer",
         "transport",
@@ -198,6 +209,10 @@ class Session:
         self.poll_waiter: Any = None
         self.ws: Any = None
         self.probe_ws: Any = None
+        #: while upgrading: the parked poll may now be ended with a noop
+        self.release_poll = False
+        #: a probe WebSocket the runtime must close (the upgrade was abandoned)
+        self.stale_ws: Any = None
         self.timer: Timer | None = None
         self.upgrade_timer: Timer | None = None
         self.close_packet: OutPacket | None = None
@@ -217,6 +232,7 @@ class EngineListener(Protocol):
     def on_open(self, session: Session) -> None: ...
     def on_message(self, session: Session, data: str | bytes) -> None: ...
     def on_close(self, session: Session, reason: DisconnectReason) -> None: ...
+    def on_timer(self, timer: Timer) -> None: ...
 
 
 Origins = str | Iterable[str] | Callable[[str], bool] | None
@@ -259,6 +275,8 @@ class EngineCore:
         self.logger = logger
         self.sessions: dict[str, Session] = {}
         self.timers = TimerQueue()
+        #: the time of the call in progress, for the listener's own timers
+        self.now = 0.0
         self._dirty: list[Session] = []
 
     # ------------------------------------------------------------------ HTTP
@@ -304,7 +322,9 @@ class EngineCore:
         if transport == WEBSOCKET:
             # Only a polling session that is not already upgrading may upgrade.
             if session.transport != POLLING or session.probe_ws is not None:
-                raise HTTPError(400, 3, ERROR_MESSAGES[3])
+                if self.logger:
+                    self.logger.info("second WebSocket for session %s refused", sid)
+                return WebSocketAccept(session, True, [], reject=True)
             session.upgrade_timer = self.timers.schedule(
                 now + self.upgrade_timeout, "upgrade", session
             )
@@ -354,6 +374,11 @@ class EngineCore:
             raise HTTPError(400, 3, ERROR_MESSAGES[3])
         if self.poll_ready(session):
             return self.poll_response(session, cors)
+        if session.state is State.UPGRADING:
+            # A poll that arrives mid-upgrade is held briefly: if the client's ``5`` is
+            # already on its way, the poll is refused (the session has left polling);
+            # otherwise it ends with a noop. The reference server holds it up to 100 ms.
+            self.timers.schedule(self.now + UPGRADE_POLL_HOLD, "release", session)
         return PollWait(session)
 
     def _post(
@@ -376,7 +401,12 @@ class EngineCore:
 
     def poll_ready(self, session: Session) -> bool:
         """True when a parked poll of ``session`` can be answered now."""
-        return bool(session.outbox) or session.state is not State.OPEN
+        state = session.state
+        if state is State.OPEN:
+            return bool(session.outbox) or session.transport != POLLING
+        if state is State.UPGRADING:
+            return session.release_poll
+        return True
 
     def poll_response(
         self, session: Session, cors: list[tuple[str, str]] | None = None
@@ -387,7 +417,10 @@ class EngineCore:
             cors = self._cors_headers(request) or []
         if session.state is State.UPGRADING:
             # The outbox waits for the WebSocket; the poll just ends cleanly.
+            session.release_poll = False
             return self._payload_response(session, [pk.NOOP], request, cors)
+        if session.transport != POLLING and not session.closed:
+            return self._error(HTTPError(400, 3, ERROR_MESSAGES[3]), cors)
         packets = self._take_outbox(session)
         if session.closed and session.close_packet is not None:
             packets.append(session.close_packet)
@@ -444,7 +477,9 @@ class EngineCore:
             return []
         if data == "2probe" and session.state is State.OPEN:
             session.state = State.UPGRADING
-            self._mark(session)  # release a parked poll with a noop
+            # A parked poll ends with a noop shortly (UPGRADE_POLL_HOLD), or is refused if
+            # the client's ``5`` arrives first.
+            self.timers.schedule(now + UPGRADE_POLL_HOLD, "release", session)
             return [pk.PONG_PROBE]
         if data == "5" and session.state is State.UPGRADING:
             if session.upgrade_timer is not None:
@@ -474,7 +509,8 @@ class EngineCore:
             session.upgrade_timer = None
         if session.state is State.UPGRADING:
             session.state = State.OPEN
-        session.probe_ws = None
+        if session.probe_ws is not None:
+            session.stale_ws, session.probe_ws = session.probe_ws, None
         self._mark(session)
 
     # ------------------------------------------------------------------ packets
@@ -588,6 +624,7 @@ class EngineCore:
 
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now``."""
+        self.now = now
         for timer in self.timers.pop_due(now):
             session: Session = timer.target
             kind = timer.kind
@@ -595,15 +632,25 @@ class EngineCore:
                 if session.state is State.CLOSED:
                     continue
                 self.send(session, pk.PING)
-                session.timer = self.timers.schedule(now + self.ping_timeout, "pong", session)
+                # From the scheduled time, not ``now``: a late timer must not extend the
+                # client's allowance.
+                session.timer = self.timers.schedule(
+                    timer.when + self.ping_timeout, "pong", session
+                )
             elif kind == "pong":
                 if timer is session.timer:
                     session.timer = None
                     self.close(session, DisconnectReason.PING_TIMEOUT, send_close=False)
+            elif kind == "release":
+                if session.state is State.UPGRADING:
+                    session.release_poll = True
+                    self._mark(session)
             elif kind == "upgrade":
                 if timer is session.upgrade_timer:
                     session.upgrade_timer = None
                     self.abort_probe(session)
+            else:
+                self.listener.on_timer(timer)
 
     # ------------------------------------------------------------------ CORS etc.
 

@@ -1,0 +1,284 @@
+"""``ASGIApp``: serve a Socket.IO (or plain Engine.IO) server from any ASGI server
+(uvicorn, hypercorn, granian), optionally wrapping another ASGI app and static files.
+
+The same object describes an application to socketwire's native server (``socketwire.run``),
+which serves the Engine.IO path and static files itself and hands other paths to
+``other_asgi_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ..engineio.core import PollWait, Response, WebSocketAccept
+from ..engineio.packet import OutPacket
+from . import routing
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+__all__ = ["ASGIApp"]
+
+
+class ASGIApp:
+    """An ASGI application around ``socketio_server`` (an ``AsyncServer`` or
+    ``AsyncEngineServer``), python-socketio's ``ASGIApp`` signature.
+
+    ``static_files`` maps URL paths to files or directories; ``other_asgi_app`` gets every
+    other request; ``on_startup``/``on_shutdown`` run with the ASGI lifespan."""
+
+    def __init__(
+        self,
+        socketio_server: Any,
+        other_asgi_app: Any = None,
+        static_files: dict[str, Any] | None = None,
+        socketio_path: str = "socket.io",
+        on_startup: Callable[[], Any] | None = None,
+        on_shutdown: Callable[[], Any] | None = None,
+        engineio_path: str | None = None,
+    ) -> None:
+        self.server = socketio_server
+        self.other_asgi_app = other_asgi_app
+        self.static_files = static_files or {}
+        self.path = routing.mount_path(engineio_path or socketio_path)
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+
+    def route(self, path: str) -> Any:
+        """The server mounted at ``path`` (this app's or a wrapped ``ASGIApp``'s), or None."""
+        if path.startswith(self.path) or path + "/" == self.path:
+            return self.server
+        if isinstance(self.other_asgi_app, ASGIApp):
+            return self.other_asgi_app.route(path)
+        return None
+
+    def static(self, path: str) -> routing.StaticFile | None:
+        found = routing.resolve_static(self.static_files, path)
+        if found is None and isinstance(self.other_asgi_app, ASGIApp):
+            return self.other_asgi_app.static(path)
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        path = scope.get("path", "/")
+        server = self.route(path)
+        if server is not None:
+            if kind == "http":
+                await _http(server, scope, receive, send)
+            elif kind == "websocket":
+                await _websocket(server, scope, receive, send)
+            return
+        if kind == "http":
+            static = self.static(path)
+            if static is not None:
+                await _send_file(static, send)
+                return
+        if self.other_asgi_app is not None:
+            await self.other_asgi_app(scope, receive, send)
+        elif kind == "http":
+            await _respond(send, Response(404, [("Content-Type", "text/plain")], b"Not Found"))
+        else:
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.other_asgi_app is not None and not isinstance(self.other_asgi_app, ASGIApp) \
+                and self.on_startup is None and self.on_shutdown is None:
+            await self.other_asgi_app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.on_startup is not None:
+                    result = self.on_startup()
+                    if asyncio.iscoroutine(result):
+                        await result
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    result = self.on_shutdown()
+                    if asyncio.iscoroutine(result):
+                        await result
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers[key] = headers[key] + "," + text if key in headers else text
+    return headers
+
+
+def _request(scope: Scope, method: str, headers: dict[str, str]) -> Any:
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    scheme = scope.get("scheme", "http")
+
+    def environ() -> dict[str, Any]:
+        return routing.wsgi_environ(
+            method, scope.get("path", "/"), query_string, headers,
+            scope.get("client"), scope.get("server"), scheme, {"asgi.scope": scope},
+        )
+
+    return routing.make_request(method, query_string, headers, environ, scheme)
+
+
+async def _respond(send: Send, response: Response) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def _send_file(static: routing.StaticFile, send: Send) -> None:
+    body = await asyncio.get_running_loop().run_in_executor(None, _read, static.path)
+    await _respond(send, Response(200, [("Content-Type", static.content_type)], body))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+async def _http(server: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    driver = server.driver
+    limit = driver.engine.max_http_buffer_size
+    headers = _headers(scope)
+    method = scope["method"]
+    too_big = Response(413, [("Content-Type", "text/plain")], b"Payload Too Large")
+    length = headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        await _respond(send, too_big)
+        return
+    chunks = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            await _respond(send, too_big)
+            return
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Response] = loop.create_future()
+
+    def respond(response: Response) -> None:
+        if not future.done():
+            future.set_result(response)
+
+    parked = driver.handle_http(_request(scope, method, headers), body, respond)
+    if not future.done() and isinstance(parked, PollWait):
+        # A parked poll: also watch for the client going away.
+        disconnect = asyncio.ensure_future(receive())
+        await asyncio.wait((future, disconnect), return_when=asyncio.FIRST_COMPLETED)
+        if not future.done():
+            driver.poll_aborted(parked.session, respond)
+            return
+        disconnect.cancel()
+    await _respond(send, future.result())
+
+
+class _ASGIWebSocket:
+    """The driver's handle on an ASGI WebSocket. Packets queue here; the connection's
+    reader drains the queue after each message it handled (so replies go out in order,
+    without a task switch), and a writer task drains what other connections queued."""
+
+    __slots__ = ("_closing", "_lock", "_queue", "_send", "_wakeup")
+
+    def __init__(self, send: Send) -> None:
+        self._queue: collections.deque[OutPacket] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._send = send
+        self._closing = False
+
+    def send_packets(self, packets: list[OutPacket]) -> None:
+        self._queue.extend(packets)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+
+    async def drain(self) -> bool:
+        """Send what is queued; False once the socket is closed."""
+        queue = self._queue
+        send = self._send
+        async with self._lock:
+            while queue:
+                data = queue.popleft().data
+                if isinstance(data, str):
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+            if self._closing:
+                await send({"type": "websocket.close", "code": 1000})
+                return False
+        return True
+
+    async def writer(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                if not await self.drain():
+                    return
+        except Exception:  # the socket went away under us; the reader reports it
+            return
+
+
+async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    driver = server.driver
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    headers = _headers(scope)
+    headers.setdefault("upgrade", "websocket")
+    refused: list[Response] = []
+    accept = driver.handle_http(_request(scope, "GET", headers), b"", refused.append)
+    if not isinstance(accept, WebSocketAccept):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in accept.headers]
+    await send({"type": "websocket.accept", "headers": extra})
+    session = accept.session
+    handle = _ASGIWebSocket(send)
+    writer = asyncio.ensure_future(handle.writer())
+    driver.ws_attached(accept, handle)
+    limit = driver.engine.max_http_buffer_size
+    try:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                data: str | bytes = text if text is not None else message.get("bytes") or b""
+                if len(data) > limit:
+                    handle.close()
+                    break
+                driver.ws_message(session, handle, data)
+                if handle._queue and not await handle.drain():
+                    break
+            elif kind == "websocket.disconnect":
+                break
+    except Exception:  # the socket failed under us (reset, closed while sending)
+        pass
+    finally:
+        driver.ws_closed(session, handle)
+        handle.close()
+        await writer

@@ -1,0 +1,463 @@
+"""socketwire's own HTTP/WebSocket server on asyncio: the embedded default and fast path.
+
+One :class:`HttpProtocol` per TCP connection parses HTTP/1.1 with httptools (C), answers the
+Engine.IO path through the server's driver, serves static files, and hands other paths to
+the wrapped ASGI app. After a WebSocket handshake the same object becomes the WebSocket:
+frames are parsed by :class:`socketwire.ws.FrameParser` and written with the frame cached on
+each outgoing packet, so a broadcast's bytes are built once for all recipients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_module
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+
+from .. import ws
+from ..engineio.core import PollWait, Response, Session, WebSocketAccept
+from ..engineio.packet import OutPacket
+from . import routing
+from .asgi import ASGIApp
+
+__all__ = ["HttpProtocol", "create_server", "run", "serve"]
+
+logger = logging.getLogger("socketwire.server")
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+def _head(status: int, headers: list[tuple[str, str]], length: int, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+    for name, value in headers:
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {length}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_busy",
+        "_closed",
+        "_driver",
+        "_frames",
+        "_headers",
+        "_parser",
+        "_pending",
+        "_poll",
+        "_session",
+        "_url",
+        "app",
+        "scheme",
+        "transport",
+    )
+
+    def __init__(self, app: ASGIApp, scheme: str = "http") -> None:
+        self.app = app
+        self.scheme = scheme
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._busy = False  # a request is being answered; later ones wait (no pipelining)
+        self._pending: list[tuple[Any, ...]] = []
+        self._poll: tuple[Any, Any] | None = None  # (driver, respond) of a parked poll
+        self._frames: ws.FrameParser | None = None
+        self._session: Session | None = None
+        self._closed = False
+        self._driver: Any = None
+
+    # ----------------------------------------------------------- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._frames is not None and self._session is not None:
+            self._driver.ws_closed(self._session, self)
+        elif self._poll is not None:
+            driver, respond = self._poll
+            self._poll = None
+            if self._session is not None:
+                driver.poll_aborted(self._session, respond)
+
+    def data_received(self, data: bytes) -> None:
+        if self._frames is not None:
+            self._ws_data(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self._upgrade(data[offset:])
+        except httptools.HttpParserError:
+            self._reply(Response(400, [("Content-Type", "text/plain")], b"Bad Request"), False)
+
+    # ----------------------------------------------------------- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers = self._headers
+        headers[key] = headers[key] + "," + text if key in headers else text
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get("content-length")
+        limit = self._limit()
+        if length is not None and length.isdigit() and int(length) > limit:
+            self._too_big()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._limit():
+            self._too_big()
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._closed:
+            return
+        request = (
+            self._parser.get_method().decode("latin-1"),
+            self._url,
+            self._headers,
+            b"".join(self._body),
+            self._parser.should_keep_alive(),
+        )
+        if self._busy:
+            self._pending.append(request)
+        else:
+            self._handle(*request)
+
+    # ----------------------------------------------------------- HTTP
+
+    def _limit(self) -> int:
+        return int(self.app.server.driver.engine.max_http_buffer_size)
+
+    def _too_big(self) -> None:
+        self._reply(Response(413, [("Content-Type", "text/plain")], b"Payload Too Large"), False)
+
+    def _split(self, url: bytes) -> tuple[str, str]:
+        parsed = httptools.parse_url(url)
+        path = (parsed.path or b"/").decode("latin-1")
+        query = (parsed.query or b"").decode("latin-1")
+        return path, query
+
+    def _engine_request(self, method: str, path: str, query: str,
+                        headers: dict[str, str]) -> Any:
+        transport = self.transport
+        client = transport.get_extra_info("peername") if transport else None
+        server = transport.get_extra_info("sockname") if transport else None
+
+        def environ() -> dict[str, Any]:
+            return routing.wsgi_environ(
+                method, path, query, headers,
+                tuple(client[:2]) if client else None,
+                tuple(server[:2]) if server else None,
+                self.scheme,
+            )
+
+        return routing.make_request(method, query, headers, environ, self.scheme)
+
+    def _handle(self, method: str, url: bytes, headers: dict[str, str], body: bytes,
+                keep_alive: bool) -> None:
+        try:
+            path, query = self._split(url)
+        except httptools.HttpParserInvalidURLError:
+            self._reply(Response(400, [], b"Bad Request"), False)
+            return
+        server = self.app.route(path)
+        if server is not None:
+            self._busy = True
+            driver = server.driver
+
+            def respond(response: Response) -> None:
+                self._poll = None
+                self._reply(response, keep_alive)
+
+            result = driver.handle_http(
+                self._engine_request(method, path, query, headers), body, respond
+            )
+            if isinstance(result, PollWait):
+                self._poll = (driver, respond)
+                self._session = result.session
+            return
+        if method in ("GET", "HEAD"):
+            static = self.app.static(path)
+            if static is not None:
+                self._busy = True
+                try:
+                    with open(static.path, "rb") as f:
+                        content = f.read()
+                except OSError:
+                    self._reply(Response(404, [], b"Not Found"), keep_alive)
+                    return
+                self._reply(Response(200, [("Content-Type", static.content_type)], content),
+                            keep_alive)
+                return
+        if self.app.other_asgi_app is not None:
+            self._busy = True
+            asyncio.ensure_future(self._asgi(method, path, query, headers, body, keep_alive))
+            return
+        self._busy = True
+        self._reply(Response(404, [("Content-Type", "text/plain")], b"Not Found"), keep_alive)
+
+    def _reply(self, response: Response, keep_alive: bool) -> None:
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        transport.write(_head(response.status, response.headers, len(response.body), keep_alive)
+                        + response.body)
+        self._busy = False
+        if not keep_alive:
+            self._closed = True
+            transport.close()
+            return
+        if self._pending:
+            self._handle(*self._pending.pop(0))
+
+    async def _asgi(self, method: str, path: str, query: str, headers: dict[str, str],
+                    body: bytes, keep_alive: bool) -> None:
+        """Run the wrapped ASGI app for one plain HTTP request."""
+        transport = self.transport
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": self.scheme,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode("latin-1"),
+            "root_path": "",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            "client": transport.get_extra_info("peername")[:2] if transport else None,
+            "server": transport.get_extra_info("sockname")[:2] if transport else None,
+        }
+        sent_body = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # no more events until the connection ends
+            return {"type": "http.disconnect"}
+
+        status = 500
+        out_headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status, out_headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                out_headers = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"content-length"
+                ]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        try:
+            await self.app.other_asgi_app(scope, receive, send)
+        except Exception:
+            logger.exception("error in the wrapped ASGI application")
+            self._reply(Response(500, [], b"Internal Server Error"), False)
+            return
+        self._reply(Response(status, out_headers, b"".join(chunks)), keep_alive)
+
+    # ----------------------------------------------------------- WebSocket
+
+    def _upgrade(self, rest: bytes) -> None:
+        method = self._parser.get_method().decode("latin-1")
+        headers = self._headers
+        try:
+            path, query = self._split(self._url)
+        except httptools.HttpParserInvalidURLError:
+            self._reply(Response(400, [], b"Bad Request"), False)
+            return
+        server = self.app.route(path)
+        problem = ws.handshake_error(headers)
+        if server is None or method != "GET" or problem is not None:
+            self._reply(Response(400, [("Content-Type", "text/plain")],
+                                 (problem or "Bad Request").encode()), False)
+            return
+        driver = server.driver
+        refused: list[Response] = []
+        result = driver.handle_http(
+            self._engine_request(method, path, query, headers), b"", refused.append
+        )
+        if not isinstance(result, WebSocketAccept):
+            response = refused[0] if refused else Response(400, [], b"Bad Request")
+            self._reply(response, False)
+            return
+        lines = [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {ws.accept_key(headers['sec-websocket-key'])}",
+        ]
+        lines += [f"{name}: {value}" for name, value in result.headers]
+        assert self.transport is not None
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._driver = driver
+        self._session = result.session
+        self._frames = ws.FrameParser(driver.engine.max_http_buffer_size)
+        driver.ws_attached(result, self)
+        if rest:
+            self._ws_data(rest)
+
+    def _ws_data(self, data: bytes) -> None:
+        frames = self._frames
+        session = self._session
+        if frames is None or session is None or self._closed:
+            return
+        try:
+            messages = frames.feed(data)
+        except ws.WebSocketError as exc:
+            logger.info("closing WebSocket: %s", exc)
+            self._ws_close(exc.code)
+            self._driver.ws_closed(session, self)
+            return
+        driver = self._driver
+        for opcode, payload in messages:
+            if opcode == ws.TEXT or opcode == ws.BINARY:
+                driver.ws_message(session, self, payload)
+            elif opcode == ws.PING:
+                self._write(ws.encode_frame(ws.PONG, payload))  # type: ignore[arg-type]
+            elif opcode == ws.CLOSE:
+                self._ws_close(1000)
+                driver.ws_closed(session, self)
+                return
+            if self._closed:
+                return
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    def _ws_close(self, code: int) -> None:
+        if not self._closed and self.transport is not None:
+            self.transport.write(ws.close_frame(code))
+            self._closed = True
+            self.transport.close()
+
+    # WebSocketHandle, for the driver
+    def send_packets(self, packets: list[OutPacket]) -> None:
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        frame_for = ws.frame_for
+        if len(packets) == 1:
+            transport.write(frame_for(packets[0]))
+        else:
+            transport.write(b"".join([frame_for(packet) for packet in packets]))
+
+    def close(self) -> None:
+        self._ws_close(1000)
+
+
+# ------------------------------------------------------------------ server entry points
+
+
+def _as_app(app: Any) -> ASGIApp:
+    if isinstance(app, ASGIApp):
+        return app
+    if hasattr(app, "driver"):
+        return ASGIApp(app)
+    raise TypeError(f"cannot serve {app!r}: expected an AsyncServer or an ASGIApp")
+
+
+def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl_module.SSLContext | None:
+    if not certfile:
+        return None
+    context = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+async def create_server(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    sock: Any = None,
+    reuse_port: bool = False,
+) -> asyncio.base_events.Server:
+    """Start serving ``app`` (an ``AsyncServer``, ``AsyncEngineServer`` or ``ASGIApp``) on
+    the running loop; returns the asyncio server."""
+    asgi_app = _as_app(app)
+    context = _ssl_context(ssl_certfile, ssl_keyfile)
+    scheme = "https" if context else "http"
+    factory: Callable[[], HttpProtocol] = lambda: HttpProtocol(asgi_app, scheme)  # noqa: E731
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock, ssl=context)
+    return await loop.create_server(factory, host, port, ssl=context,
+                                    reuse_port=reuse_port or None, backlog=2048)
+
+
+async def serve(app: Any, host: str = "127.0.0.1", port: int = 5000, **kwargs: Any) -> None:
+    """Serve ``app`` until cancelled."""
+    server = await create_server(app, host, port, **kwargs)
+    startup = getattr(_as_app(app), "on_startup", None)
+    if startup is not None:
+        result = startup()
+        if asyncio.iscoroutine(result):
+            await result
+    logger.info("socketwire listening on %s:%s", host, port)
+    async with server:
+        await server.serve_forever()
+
+
+def run(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    log_level: str | None = None,
+    use_uvloop: bool = True,
+) -> None:
+    """Run ``app`` on socketwire's native asyncio server until interrupted (uses uvloop
+    when it is installed)."""
+    if log_level:
+        logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    main = serve(app, host, port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    runner: Callable[[Any], Any] = asyncio.run
+    if use_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            pass
+    try:
+        runner(main)
+    except KeyboardInterrupt:
+        pass
