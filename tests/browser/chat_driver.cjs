@@ -2,7 +2,12 @@
 // Drives the chat example (examples/chat) in headless Chromium with playwright-core.
 //
 //   node tests/browser/chat_driver.cjs --url http://127.0.0.1:PORT --artifacts DIR
-//        [--chromium /usr/bin/chromium] [--timeout-ms 10000]
+//        [--transport upgrade|polling|websocket] [--chromium /usr/bin/chromium]
+//        [--timeout-ms 10000]
+//
+// --transport upgrade (the default) lets socket.io-client start with long-polling and
+// upgrade to WebSocket, as it does for real users; polling and websocket pin one transport
+// for the whole scenario.
 //
 // Prints exactly one JSON object on stdout:
 //   {"ok": bool, "steps": [names of completed steps], "failed_step": str|null,
@@ -24,6 +29,7 @@ const { chromium } = requireFromPeers("playwright-core");
 const { values: opts } = parseArgs({
   options: {
     url: { type: "string" },
+    transport: { type: "string", default: "upgrade" },
     artifacts: { type: "string" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
     "timeout-ms": { type: "string", default: "10000" },
@@ -35,6 +41,13 @@ if (!opts.url || !opts.artifacts) {
   process.exit(64);
 }
 const WAIT_MS = Number(opts["timeout-ms"]);
+const TRANSPORTS = { upgrade: "websocket", polling: "polling", websocket: "websocket" };
+if (!(opts.transport in TRANSPORTS)) {
+  console.error(`--transport must be one of ${Object.keys(TRANSPORTS).join(", ")}`);
+  process.exit(64);
+}
+const PAGE_URL =
+  opts.transport === "upgrade" ? `${opts.url}/` : `${opts.url}/?transports=${opts.transport}`;
 fs.mkdirSync(opts.artifacts, { recursive: true });
 
 const CHROMIUM_FLAGS = [
@@ -88,7 +101,7 @@ async function openPage(context, label) {
   page.on("console", (msg) => {
     if (msg.type() === "error") result.console_errors.push(`${label}: ${msg.text()}`);
   });
-  await page.goto(opts.url, { waitUntil: "load" });
+  await page.goto(PAGE_URL, { waitUntil: "load" });
   await page.locator('#conn-status[data-state="connected"]').waitFor();
   return page;
 }
@@ -165,6 +178,12 @@ async function scenario(context) {
 
   await step("A opens the page and connects", async () => {
     a = await openPage(context, "A");
+  });
+  await step(`A's connection settles on ${TRANSPORTS[opts.transport]}`, async () => {
+    await a.waitForFunction(
+      (want) => window.chat.socket.io.engine.transport.name === want,
+      TRANSPORTS[opts.transport]
+    );
   });
   await step("A sets nickname alice and joins #lobby", async () => {
     await joinAs(a, "alice", ROOM);
@@ -251,7 +270,16 @@ async function scenario(context) {
     await notice(c, "bob left").waitFor();
     await waitForMembers(a, ["alice", "carol"]);
   });
-  await step("C closes the tab; A sees carol leave", async () => {
+  // Over WebSocket a closed tab drops the TCP connection and the server notices at once.
+  // Over long-polling nothing tells the server until the heartbeat times out (tens of
+  // seconds), so there C hangs up explicitly, as a "log out" button would.
+  const cGoesAway =
+    opts.transport === "polling" ? "C disconnects its socket" : "C closes the tab";
+  await step(`${cGoesAway}; A sees carol leave`, async () => {
+    if (opts.transport === "polling") {
+      await c.evaluate(() => window.chat.socket.disconnect());
+      await c.locator('#conn-status[data-state="disconnected"]').waitFor();
+    }
     await c.close();
     delete pages.C;
     await notice(a, "carol left").waitFor();

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import socketio
+import socketio  # type: ignore[import-untyped]
 from chat_harness import ChatServer
 
 WAIT = 5.0
@@ -52,7 +52,10 @@ class Peer:
                 if where(data):
                     return data
 
-        return await asyncio.wait_for(find(), WAIT)
+        try:
+            return await asyncio.wait_for(find(), WAIT)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"no matching {event!r} event within {WAIT}s") from None
 
     def drain(self, event: str) -> list[Any]:
         items = []

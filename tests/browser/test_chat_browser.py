@@ -34,12 +34,13 @@ def artifacts_dir(tmp_path: Path) -> Path:
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"
 )
-def test_chat_two_browsers(chat_server: ChatServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["upgrade", "polling", "websocket"])
+def test_chat_two_browsers(chat_server: ChatServer, tmp_path: Path, transport: str) -> None:
     node = shutil.which("node")
     if node is None or not PLAYWRIGHT.is_dir():
         # Chromium being installed means browser tests are wanted: a half setup is a failure.
         pytest.fail("node and tests/js/node_modules are needed: run `npm ci` in tests/js")
-    artifacts = artifacts_dir(tmp_path)
+    artifacts = artifacts_dir(tmp_path) / transport
     cmd = [
         node,
         str(DRIVER),
@@ -49,6 +50,8 @@ def test_chat_two_browsers(chat_server: ChatServer, tmp_path: Path) -> None:
         str(artifacts),
         "--chromium",
         str(CHROMIUM),
+        "--transport",
+        transport,
     ]
     try:
         proc = subprocess.run(

@@ -40,8 +40,13 @@
     typingTimer: null,
   };
 
-  // Same origin as the page; polling first, then the upgrade to WebSocket.
-  const socket = io();
+  // Same origin as the page. By default the client starts with HTTP long-polling and
+  // upgrades to WebSocket; ?transports=polling or ?transports=websocket pins one instead
+  // (the browser test runs its scenario over each).
+  const pinned = new URLSearchParams(location.search).get("transports");
+  const socket = io(pinned ? { transports: pinned.split(",") } : {});
+  // Handy from the devtools console, and lets the browser test check the transport.
+  window.chat = { socket };
 
   // --- connection ----------------------------------------------------------------------
 
