@@ -11,6 +11,7 @@ server with the namespaces "/" and "/custom".
 from __future__ import annotations
 
 import argparse
+import os
 
 import socketwire
 
@@ -65,7 +66,8 @@ def main() -> None:
     else:
         import uvicorn
 
-        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning",
+                    ws=os.environ.get("UVICORN_WS", "auto"))
 
 
 if __name__ == "__main__":

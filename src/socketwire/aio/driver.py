@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..engineio.core import EngineCore, PollWait, Request, Response, Session, WebSocketAccept
+from ..engineio.core import UPGRADE_POLL_HOLD, EngineCore, PollWait, Request, Response, Session, WebSocketAccept
 from ..engineio.packet import OutPacket
 
 Respond = Callable[[Response], None]
@@ -65,7 +65,14 @@ class AsyncDriver:
 
     def ws_attached(self, accept: WebSocketAccept, ws: WebSocketHandle) -> None:
         session = accept.session
-        if session.closed or accept.reject:
+        if accept.reject:
+            # Closed after the same hold as a poll refused mid-upgrade, so the client sees
+            # the replies of its first WebSocket before this one closes.
+            self._now()
+            assert self.loop is not None
+            self.loop.call_later(UPGRADE_POLL_HOLD, ws.close)
+            return
+        if session.closed:
             ws.close()
             return
         if accept.probe:

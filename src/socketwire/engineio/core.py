@@ -197,6 +197,7 @@ class Session:
         "timer",
         "transport",
         "upgrade_timer",
+        "upgraded_at",
         "ws",
     )
 
@@ -215,6 +216,7 @@ class Session:
         self.stale_ws: Any = None
         self.timer: Timer | None = None
         self.upgrade_timer: Timer | None = None
+        self.upgraded_at = float("-inf")
         self.close_packet: OutPacket | None = None
         self.close_reason: DisconnectReason | None = None
         self.data: Any = None
@@ -285,7 +287,21 @@ class EngineCore:
         self, request: Request, body: bytes, now: float
     ) -> Response | PollWait | WebSocketAccept:
         """Answer one HTTP request to the Engine.IO path (module docstring)."""
-        self.handle_timer(now)
+        # A GET first runs the timers due, so a timed-out session is not revived by a late
+        # timer; a POST is handled first: what it carries (a pong) arrived before we looked.
+        if request.method == "GET":
+            self.handle_timer(now)
+        else:
+            self.now = now
+        try:
+            return self._handle_request(request, body, now)
+        finally:
+            if request.method != "GET":
+                self.handle_timer(now)
+
+    def _handle_request(
+        self, request: Request, body: bytes, now: float
+    ) -> Response | PollWait | WebSocketAccept:
         cors = self._cors_headers(request)
         if cors is None:
             return self._error(HTTPError(403, 4, "Not an accepted origin"), [])
@@ -330,6 +346,16 @@ class EngineCore:
             )
             return WebSocketAccept(session, True, [])
         if session.transport != POLLING:
+            if (
+                request.method == "GET"
+                and session.poll_waiter is None
+                and now - session.upgraded_at < UPGRADE_POLL_HOLD
+            ):
+                # Just upgraded: refuse after the hold, like a poll parked mid-upgrade, so
+                # the refusal cannot overtake the replies on the new WebSocket.
+                session.release_poll = False
+                self.timers.schedule(session.upgraded_at + UPGRADE_POLL_HOLD, "release", session)
+                return PollWait(session)
             raise HTTPError(400, 3, ERROR_MESSAGES[3])
         if request.method == "GET":
             return self._poll(session, request, cors)
@@ -402,11 +428,12 @@ class EngineCore:
     def poll_ready(self, session: Session) -> bool:
         """True when a parked poll of ``session`` can be answered now."""
         state = session.state
-        if state is State.OPEN:
-            return bool(session.outbox) or session.transport != POLLING
-        if state is State.UPGRADING:
-            return session.release_poll
-        return True
+        if state is State.OPEN and session.transport == POLLING:
+            return bool(session.outbox)
+        if state is State.CLOSED:
+            return True
+        # Upgrading, or upgraded while a poll was parked: wait for the release timer.
+        return session.release_poll
 
     def poll_response(
         self, session: Session, cors: list[tuple[str, str]] | None = None
@@ -420,6 +447,7 @@ class EngineCore:
             session.release_poll = False
             return self._payload_response(session, [pk.NOOP], request, cors)
         if session.transport != POLLING and not session.closed:
+            session.release_poll = False
             return self._error(HTTPError(400, 3, ERROR_MESSAGES[3]), cors)
         packets = self._take_outbox(session)
         if session.closed and session.close_packet is not None:
@@ -454,7 +482,15 @@ class EngineCore:
         """A WebSocket message arrived on ``ws`` (``session.ws`` or ``session.probe_ws``).
 
         Returns packets to write straight back on ``ws`` (the probe answer)."""
-        self.handle_timer(now)
+        self.now = now
+        try:
+            return self._receive_ws(session, ws, data, now)
+        finally:
+            self.handle_timer(now)
+
+    def _receive_ws(
+        self, session: Session, ws: Any, data: str | bytes, now: float
+    ) -> list[OutPacket]:
         if session.closed:
             return []
         if ws is not session.ws:
@@ -478,7 +514,9 @@ class EngineCore:
         if data == "2probe" and session.state is State.OPEN:
             session.state = State.UPGRADING
             # A parked poll ends with a noop shortly (UPGRADE_POLL_HOLD), or is refused if
-            # the client's ``5`` arrives first.
+            # the client's ``5`` arrives first. Official clients end their poll before
+            # sending ``5``; the hold only orders replies for clients that race.
+            session.release_poll = False
             self.timers.schedule(now + UPGRADE_POLL_HOLD, "release", session)
             return [pk.PONG_PROBE]
         if data == "5" and session.state is State.UPGRADING:
@@ -487,6 +525,7 @@ class EngineCore:
                 session.upgrade_timer = None
             session.state = State.OPEN
             session.transport = WEBSOCKET
+            session.upgraded_at = now
             session.ws, session.probe_ws = session.probe_ws, None
             self._mark(session)
             return []
@@ -632,19 +671,18 @@ class EngineCore:
                 if session.state is State.CLOSED:
                     continue
                 self.send(session, pk.PING)
-                # From the scheduled time, not ``now``: a late timer must not extend the
-                # client's allowance.
-                session.timer = self.timers.schedule(
-                    timer.when + self.ping_timeout, "pong", session
-                )
+                # Counted from when the ping was due, so a late timer does not extend the
+                # allowance; but never less than half of it, so an overloaded server does
+                # not time out clients it was slow to ping.
+                deadline = max(timer.when + self.ping_timeout, now + self.ping_timeout / 2)
+                session.timer = self.timers.schedule(deadline, "pong", session)
             elif kind == "pong":
                 if timer is session.timer:
                     session.timer = None
                     self.close(session, DisconnectReason.PING_TIMEOUT, send_close=False)
             elif kind == "release":
-                if session.state is State.UPGRADING:
-                    session.release_poll = True
-                    self._mark(session)
+                session.release_poll = True
+                self._mark(session)
             elif kind == "upgrade":
                 if timer is session.upgrade_timer:
                     session.upgrade_timer = None
