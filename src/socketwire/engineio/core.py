@@ -187,6 +187,7 @@ class Session:
         "data",
         "environ",
         "outbox",
+        "poll_request",
         "poll_waiter",
         "probe_ws",
         "release_poll",
@@ -208,6 +209,8 @@ class Session:
         self.state = State.OPEN
         self.outbox: list[OutPacket] = []
         self.poll_waiter: Any = None
+        #: the parked poll's request (its headers decide CORS and compression)
+        self.poll_request: Request | None = None
         self.ws: Any = None
         self.probe_ws: Any = None
         #: while upgrading: the parked poll may now be ended with a noop
@@ -398,6 +401,7 @@ class EngineCore:
             # refused, the session closed (engine.io-protocol "duplicate poll requests").
             self.close(session, DisconnectReason.TRANSPORT_ERROR)
             raise HTTPError(400, 3, ERROR_MESSAGES[3])
+        session.poll_request = request
         if self.poll_ready(session):
             return self.poll_response(session, cors)
         if session.state is State.UPGRADING:
@@ -439,7 +443,8 @@ class EngineCore:
         self, session: Session, cors: list[tuple[str, str]] | None = None
     ) -> Response:
         """The answer to a poll of ``session`` (call when :meth:`poll_ready`)."""
-        request = session.request
+        request = session.poll_request or session.request
+        session.poll_request = None
         if cors is None:
             cors = self._cors_headers(request) or []
         if session.state is State.UPGRADING:
