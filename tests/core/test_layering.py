@@ -39,3 +39,24 @@ def test_core_imports_no_io() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.strip() == "", f"core pulled in: {result.stdout.strip()}"
+
+
+def test_core_sources_import_no_io() -> None:
+    """Catches what the runtime check cannot see (a module already imported by a helper)."""
+    import ast
+
+    for name in CORE_MODULES:
+        path = Path(SRC, *name.split(".")[1:]).with_suffix(".py")
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for imported in names:
+                root = imported.split(".")[0]
+                assert root not in FORBIDDEN and imported not in FORBIDDEN, (
+                    f"{name} imports {imported}"
+                )
