@@ -66,8 +66,13 @@ def main() -> None:
     else:
         import uvicorn
 
-        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning",
-                    ws=os.environ.get("UVICORN_WS", "auto"))
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            ws=os.environ.get("UVICORN_WS", "auto"),
+        )
 
 
 if __name__ == "__main__":

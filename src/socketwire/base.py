@@ -32,11 +32,19 @@ ENGINE_OPTIONS = (
     "upgrade_timeout",
 )
 # python-socketio options accepted for compatibility and not needed here
-IGNORED_OPTIONS = ("async_mode", "monitor_clients", "allow_upgrades", "serializer", "json",
-                   "client_manager", "engineio_logger", "logger")
+IGNORED_OPTIONS = (
+    "async_mode",
+    "monitor_clients",
+    "allow_upgrades",
+    "serializer",
+    "json",
+    "client_manager",
+    "engineio_logger",
+    "logger",
+)
 
 
-def make_logger(value: Any, default_level: int) -> logging.Logger | None:
+def make_logger(value: Any, default_level: int) -> logging.Logger:
     """python-socketio's ``logger=`` convention: False (quiet), True (log), or a Logger."""
     if isinstance(value, logging.Logger):
         return value
@@ -211,15 +219,17 @@ class HandlerRegistry:
             count = self._arity[fn] = positional_count(fn)
         return count
 
-    def connect_args(self, fn: Callable[..., Any], prefix: list[Any], socket: Socket,
-                     auth: Any) -> list[Any]:
+    def connect_args(
+        self, fn: Callable[..., Any], prefix: list[Any], socket: Socket, auth: Any
+    ) -> list[Any]:
         args = [*prefix, socket.sid, socket.client.session.request.environ, auth]
         if self.arity(fn) < len(args):  # handler written without ``auth``
             args.pop()
         return args
 
-    def disconnect_args(self, fn: Callable[..., Any], prefix: list[Any], socket: Socket,
-                        reason: str) -> list[Any]:
+    def disconnect_args(
+        self, fn: Callable[..., Any], prefix: list[Any], socket: Socket, reason: str
+    ) -> list[Any]:
         args = [*prefix, socket.sid, reason]
         if self.arity(fn) < len(args):  # handler written without ``reason``
             args.pop()
@@ -236,6 +246,8 @@ def engine_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "ConnectionRefusedError",
+    "DisconnectReason",
     "HandlerRegistry",
     "SocketIOCore",
     "ack_args",

@@ -36,13 +36,21 @@ def main(argv: list[str] | None = None) -> None:
     runner.add_argument("--port", type=int, default=5000)
     runner.add_argument("--ssl-certfile")
     runner.add_argument("--ssl-keyfile")
-    runner.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"])
+    runner.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     runner.add_argument("--no-uvloop", action="store_true", help="use the default event loop")
     args = parser.parse_args(argv)
     app = load(args.app)
-    run(app, args.host, args.port, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
-        log_level=args.log_level, use_uvloop=not args.no_uvloop)
+    run(
+        app,
+        args.host,
+        args.port,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        log_level=args.log_level,
+        use_uvloop=not args.no_uvloop,
+    )
 
 
 if __name__ == "__main__":

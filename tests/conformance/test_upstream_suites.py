@@ -27,8 +27,10 @@ def _missing() -> str | None:
         return f"no conformance harness at {HARNESS}"
     for suite in ("engine.io", "socket.io"):
         if not (HARNESS / "vendor" / f"{suite}-protocol" / "test-suite" / "test-suite.js").exists():
-            return (f"upstream suites not vendored in {HARNESS / 'vendor'} "
-                    "(see shared/conformance/README.md, 'Vendor')")
+            return (
+                f"upstream suites not vendored in {HARNESS / 'vendor'} "
+                "(see shared/conformance/README.md, 'Vendor')"
+            )
     return None
 
 
@@ -38,8 +40,12 @@ def harness() -> Path:
     if reason:
         pytest.skip(reason)
     if not (HARNESS / "node_modules" / ".bin" / "mocha").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=HARNESS, check=True, timeout=600)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=HARNESS,
+            check=True,
+            timeout=600,
+        )
     return HARNESS
 
 
@@ -48,11 +54,18 @@ def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:
     env = {**os.environ, "STRICT": "1", "SUITES": "engine.io socket.io clients"}
     result = subprocess.run(
         ["bash", str(harness / "run.sh"), f"{sys.executable} {SERVER} --mode {mode}"],
-        cwd=harness, env=env, capture_output=True, text=True, timeout=600,
+        cwd=harness,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     summary = re.findall(r"^(\d+) passed, (\d+) failed$", result.stdout, re.M)
     assert summary, f"no summary line:\n{result.stdout}\n{result.stderr}"
     passed, failed = map(int, summary[-1])
-    failures = "\n".join(line for line in result.stdout.splitlines()
-                         if line.startswith(("FAIL", "PASS~", "       ->")))
+    failures = "\n".join(
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith(("FAIL", "PASS~", "       ->"))
+    )
     assert (failed, passed) == (0, 56 + 21), failures

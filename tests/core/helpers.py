@@ -54,8 +54,7 @@ def handshake(engine: EngineCore, now: float = 0.0) -> tuple[Session, dict[str, 
 
 
 def poll(engine: EngineCore, session: Session, now: float) -> Response | PollWait:
-    result = engine.handle_request(request(EIO="4", transport="polling", sid=session.sid),
-                                   b"", now)
+    result = engine.handle_request(request(EIO="4", transport="polling", sid=session.sid), b"", now)
     assert not isinstance(result, WebSocketAccept)
     return result
 

@@ -6,8 +6,8 @@ import gzip
 
 import orjson
 import pytest
-
 from helpers import Recorder, handshake, outbox_text, poll, post, request
+
 from socketwire.engineio import packet as pk
 from socketwire.engineio.core import (
     UPGRADE_POLL_HOLD,
@@ -109,6 +109,7 @@ def test_late_ping_timer_does_not_extend_deadline_beyond_half() -> None:
     engine.handle_timer(0.35)  # ping due at 0.3, fired late
     assert engine.next_deadline() == pytest.approx(0.5)
     engine.handle_timer(0.45)
+    assert not session.closed
     engine2, _ = make()
     s2, _ = handshake(engine2)
     engine2.handle_timer(0.6)  # very late: still at least half the timeout

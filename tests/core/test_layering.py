@@ -19,8 +19,17 @@ CORE_MODULES = [
     "socketwire.socketio.core",
     "socketwire.ws",
 ]
-FORBIDDEN = ["asyncio", "threading", "socket", "selectors", "concurrent.futures", "gevent",
-             "eventlet", "httptools", "uvloop"]
+FORBIDDEN = [
+    "asyncio",
+    "threading",
+    "socket",
+    "selectors",
+    "concurrent.futures",
+    "gevent",
+    "eventlet",
+    "httptools",
+    "uvloop",
+]
 
 
 def test_core_imports_no_io() -> None:
@@ -36,8 +45,9 @@ def test_core_imports_no_io() -> None:
         f"bad = [m for m in {FORBIDDEN!r} if m in sys.modules and m not in before]\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert result.stdout.strip() == "", f"core pulled in: {result.stdout.strip()}"
 
 

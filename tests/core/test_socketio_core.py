@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import request
 
 from socketwire.engineio.core import DisconnectReason, Session, WebSocketAccept
 from socketwire.socketio.core import (
@@ -15,8 +16,6 @@ from socketwire.socketio.core import (
     Socket,
     SocketIOCore,
 )
-
-from helpers import request
 
 WS = {"upgrade": "websocket"}
 
@@ -97,7 +96,10 @@ def test_events_and_acks_from_client() -> None:
     feed(core, session, '42["chat","hi"]', '4212["ask",1]')
     first, second = core.take_events()
     assert isinstance(first, EventReceived) and (first.name, first.args, first.ack_id) == (
-        "chat", ["hi"], None)
+        "chat",
+        ["hi"],
+        None,
+    )
     assert isinstance(second, EventReceived) and second.ack_id == 12
     core.ack(socket, 12, ["answer", b"\x01"])
     assert wire(core, session) == ['461-12["answer",{"_placeholder":true,"num":0}]', b"\x01"]
@@ -170,8 +172,7 @@ def test_broadcast_rooms_and_skip_encode_once() -> None:
     outboxes = [s.outbox for s in sessions]
     assert outboxes[0] == [] and outboxes[3] == []
     assert outboxes[1][0] is outboxes[2][0] and outboxes[1][1] is outboxes[2][1]
-    assert [p.data for p in outboxes[1]] == [
-        '451-["news",{"_placeholder":true,"num":0}]', b"\x07"]
+    assert [p.data for p in outboxes[1]] == ['451-["news",{"_placeholder":true,"num":0}]', b"\x07"]
     core.close_room("/", "room")
     assert core.emit("/", ["news"], ["room"]) == 0
 

@@ -26,8 +26,7 @@ def test_encode_binary_anywhere_becomes_binary_event() -> None:
         PacketType.EVENT, "/", ["up", {"file": b"\x00\x01", "list": [bytearray(b"z")]}]
     )
     assert text == (
-        '52-["up",{"file":{"_placeholder":true,"num":0},'
-        '"list":[{"_placeholder":true,"num":1}]}]'
+        '52-["up",{"file":{"_placeholder":true,"num":0},"list":[{"_placeholder":true,"num":1}]}]'
     )
     assert attachments == [b"\x00\x01", b"z"]
 
@@ -80,7 +79,7 @@ def test_connect_with_auth_and_without() -> None:
         "2{}",  # event payload must be an array
         "2[]",  # ... with a name
         '2["connect"]',  # reserved event name
-        '2[true]',
+        "2[true]",
         "3[1]",  # ack without id
         '4{"message":"x"}',  # CONNECT_ERROR is server to client only
         '1["x"]',  # DISCONNECT carries no payload
@@ -92,7 +91,7 @@ def test_connect_with_auth_and_without() -> None:
         '51-["x",{"_placeholder":true,"num":1}]',  # placeholder out of range
         '51-["x",{"_placeholder":true,"num":"0"}]',
         '50-["x",{"_placeholder":true,"num":0}]',  # refers to an attachment it lacks
-        "21234567890123456[\"x\"]",  # absurd ack id
+        '21234567890123456["x"]',  # absurd ack id
     ],
 )
 def test_invalid_packets(text: str) -> None:

@@ -12,7 +12,15 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..engineio.core import UPGRADE_POLL_HOLD, EngineCore, PollWait, Request, Response, Session, WebSocketAccept
+from ..engineio.core import (
+    UPGRADE_POLL_HOLD,
+    EngineCore,
+    PollWait,
+    Request,
+    Response,
+    Session,
+    WebSocketAccept,
+)
 from ..engineio.packet import OutPacket
 
 Respond = Callable[[Response], None]

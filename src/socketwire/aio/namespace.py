@@ -39,21 +39,41 @@ class AsyncNamespace:
             result = await result
         return result
 
-    async def emit(self, event: str, data: Any = None, to: str | Iterable[str] | None = None,
-                   room: str | Iterable[str] | None = None,
-                   skip_sid: str | Iterable[str] | None = None, namespace: str | None = None,
-                   callback: Callable[..., Any] | None = None, ignore_queue: bool = False) -> None:
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
         await self._srv().emit(event, data, to, room, skip_sid, self._nsp(namespace), callback)
 
-    async def send(self, data: Any, to: str | Iterable[str] | None = None,
-                   room: str | Iterable[str] | None = None,
-                   skip_sid: str | Iterable[str] | None = None, namespace: str | None = None,
-                   callback: Callable[..., Any] | None = None, ignore_queue: bool = False) -> None:
+    async def send(
+        self,
+        data: Any,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
         await self._srv().send(data, to, room, skip_sid, self._nsp(namespace), callback)
 
-    async def call(self, event: str, data: Any = None, to: str | None = None,
-                   sid: str | None = None, namespace: str | None = None,
-                   timeout: float | None = 60, ignore_queue: bool = False) -> Any:
+    async def call(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | None = None,
+        sid: str | None = None,
+        namespace: str | None = None,
+        timeout: float | None = 60,
+        ignore_queue: bool = False,
+    ) -> Any:
         return await self._srv().call(event, data, to, sid, self._nsp(namespace), timeout)
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
@@ -71,8 +91,9 @@ class AsyncNamespace:
     async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
         return await self._srv().get_session(sid, self._nsp(namespace))
 
-    async def save_session(self, sid: str, session: dict[str, Any],
-                           namespace: str | None = None) -> None:
+    async def save_session(
+        self, sid: str, session: dict[str, Any], namespace: str | None = None
+    ) -> None:
         await self._srv().save_session(sid, session, self._nsp(namespace))
 
     def session(self, sid: str, namespace: str | None = None) -> Any:

@@ -166,7 +166,9 @@ class AsyncServer(base.HandlerRegistry):
         self._socket(sid, namespace).session = session
 
     @contextlib.asynccontextmanager
-    async def session(self, sid: str, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def session(
+        self, sid: str, namespace: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """``async with sio.session(sid) as session:`` edits and saves the user session."""
         data = await self.get_session(sid, namespace)
         yield data
@@ -203,7 +205,7 @@ class AsyncServer(base.HandlerRegistry):
     def start_background_task(
         self, target: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(target(*args, **kwargs))
+        task: asyncio.Task[Any] = asyncio.ensure_future(target(*args, **kwargs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -236,10 +238,12 @@ class AsyncServer(base.HandlerRegistry):
         ack_id = event.ack_id
         done = None
         if ack_id is not None:
+
             def done(result: Any, exc: BaseException | None) -> None:
                 if exc is None:
                     self.core.ack(socket, ack_id, base.ack_args(result))
                     self.driver.flush()
+
         self._run(socket, fn, [*prefix, socket.sid, *event.args], done, ordered=True)
 
     def _on_connect(self, event: ConnectRequest) -> None:
@@ -261,8 +265,13 @@ class AsyncServer(base.HandlerRegistry):
                 self.core.refuse(socket, error)
             self.driver.flush()
 
-        self._run(socket, fn, self.connect_args(fn, prefix, socket, event.auth), done,
-                  expected=(base.ConnectionRefusedError,))
+        self._run(
+            socket,
+            fn,
+            self.connect_args(fn, prefix, socket, event.auth),
+            done,
+            expected=(base.ConnectionRefusedError,),
+        )
 
     def _on_disconnect(self, event: Disconnected) -> None:
         socket = event.socket
@@ -308,8 +317,7 @@ class AsyncServer(base.HandlerRegistry):
                 return
             exc = task.exception()
             if exc is not None and not isinstance(exc, expected):
-                self.logger.error("error in handler %s", getattr(fn, "__name__", fn),
-                                  exc_info=exc)
+                self.logger.error("error in handler %s", getattr(fn, "__name__", fn), exc_info=exc)
             if done is not None:
                 done(task.result() if exc is None else None, exc)
             if self._chains.get(socket.sid) is task:

@@ -168,8 +168,9 @@ class WebSocketAccept:
 
     __slots__ = ("headers", "probe", "reject", "session")
 
-    def __init__(self, session: Session, probe: bool, headers: list[tuple[str, str]],
-                 reject: bool = False) -> None:
+    def __init__(
+        self, session: Session, probe: bool, headers: list[tuple[str, str]], reject: bool = False
+    ) -> None:
         self.session = session
         self.probe = probe
         self.headers = headers
@@ -636,9 +637,7 @@ class EngineCore:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def close(
-        self, session: Session, reason: DisconnectReason, *, send_close: bool = True
-    ) -> None:
+    def close(self, session: Session, reason: DisconnectReason, *, send_close: bool = True) -> None:
         """End ``session``; the listener hears ``reason``. ``send_close`` tells the client
         with a ``1`` packet (a parked poll gets ``6`` instead when the client closed)."""
         if session.state is State.CLOSED:

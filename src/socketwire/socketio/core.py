@@ -166,8 +166,9 @@ class SocketIOCore:
         logger: Any = None,
         **engine_options: Any,
     ) -> None:
-        self.engine = EngineCore(self, logger=engine_options.pop("engineio_logger", logger),
-                                 **engine_options)
+        self.engine = EngineCore(
+            self, logger=engine_options.pop("engineio_logger", logger), **engine_options
+        )
         self.namespace_allowed = namespace_allowed
         self.connect_timeout = connect_timeout
         self.max_attachments = max_attachments
@@ -263,7 +264,9 @@ class SocketIOCore:
         if self.logger:
             self.logger.info(
                 "ignoring %s for namespace %s not connected on %s",
-                PacketType(packet.type).name, packet.nsp, client.session.sid,
+                PacketType(packet.type).name,
+                packet.nsp,
+                client.session.sid,
             )
 
     def _connect(self, client: Client, nsp: str, auth: Any) -> None:
@@ -392,4 +395,3 @@ class SocketIOCore:
     def close_room(self, nsp: str, room: str) -> None:
         for socket in self.adapter.room_members(nsp, room):
             self.adapter.leave(socket, room)
-

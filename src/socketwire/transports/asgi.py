@@ -89,8 +89,12 @@ class ASGIApp:
             await send({"type": "websocket.close", "code": 1000})
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.other_asgi_app is not None and not isinstance(self.other_asgi_app, ASGIApp) \
-                and self.on_startup is None and self.on_shutdown is None:
+        if (
+            self.other_asgi_app is not None
+            and not isinstance(self.other_asgi_app, ASGIApp)
+            and self.on_startup is None
+            and self.on_shutdown is None
+        ):
             await self.other_asgi_app(scope, receive, send)
             return
         while True:
@@ -125,8 +129,14 @@ def _request(scope: Scope, method: str, headers: dict[str, str]) -> Any:
 
     def environ() -> dict[str, Any]:
         return routing.wsgi_environ(
-            method, scope.get("path", "/"), query_string, headers,
-            scope.get("client"), scope.get("server"), scheme, {"asgi.scope": scope},
+            method,
+            scope.get("path", "/"),
+            query_string,
+            headers,
+            scope.get("client"),
+            scope.get("server"),
+            scheme,
+            {"asgi.scope": scope},
         )
 
     return routing.make_request(method, query_string, headers, environ, scheme)

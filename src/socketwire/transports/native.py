@@ -28,6 +28,9 @@ __all__ = ["HttpProtocol", "create_server", "run", "serve"]
 
 logger = logging.getLogger("socketwire.server")
 
+#: requests handed to the wrapped ASGI app, kept referenced until they finish
+_background: set[asyncio.Future[None]] = set()
+
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
@@ -163,15 +166,17 @@ class HttpProtocol(asyncio.Protocol):
         query = (parsed.query or b"").decode("latin-1")
         return path, query
 
-    def _engine_request(self, method: str, path: str, query: str,
-                        headers: dict[str, str]) -> Any:
+    def _engine_request(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
         transport = self.transport
         client = transport.get_extra_info("peername") if transport else None
         server = transport.get_extra_info("sockname") if transport else None
 
         def environ() -> dict[str, Any]:
             return routing.wsgi_environ(
-                method, path, query, headers,
+                method,
+                path,
+                query,
+                headers,
                 tuple(client[:2]) if client else None,
                 tuple(server[:2]) if server else None,
                 self.scheme,
@@ -179,8 +184,9 @@ class HttpProtocol(asyncio.Protocol):
 
         return routing.make_request(method, query, headers, environ, self.scheme)
 
-    def _handle(self, method: str, url: bytes, headers: dict[str, str], body: bytes,
-                keep_alive: bool) -> None:
+    def _handle(
+        self, method: str, url: bytes, headers: dict[str, str], body: bytes, keep_alive: bool
+    ) -> None:
         try:
             path, query = self._split(url)
         except httptools.HttpParserInvalidURLError:
@@ -212,12 +218,15 @@ class HttpProtocol(asyncio.Protocol):
                 except OSError:
                     self._reply(Response(404, [], b"Not Found"), keep_alive)
                     return
-                self._reply(Response(200, [("Content-Type", static.content_type)], content),
-                            keep_alive)
+                self._reply(
+                    Response(200, [("Content-Type", static.content_type)], content), keep_alive
+                )
                 return
         if self.app.other_asgi_app is not None:
             self._busy = True
-            asyncio.ensure_future(self._asgi(method, path, query, headers, body, keep_alive))
+            task = asyncio.ensure_future(self._asgi(method, path, query, headers, body, keep_alive))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
             return
         self._busy = True
         self._reply(Response(404, [("Content-Type", "text/plain")], b"Not Found"), keep_alive)
@@ -226,8 +235,9 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or self._closed:
             return
-        transport.write(_head(response.status, response.headers, len(response.body), keep_alive)
-                        + response.body)
+        transport.write(
+            _head(response.status, response.headers, len(response.body), keep_alive) + response.body
+        )
         self._busy = False
         if not keep_alive:
             self._closed = True
@@ -236,8 +246,15 @@ class HttpProtocol(asyncio.Protocol):
         if self._pending:
             self._handle(*self._pending.pop(0))
 
-    async def _asgi(self, method: str, path: str, query: str, headers: dict[str, str],
-                    body: bytes, keep_alive: bool) -> None:
+    async def _asgi(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        keep_alive: bool,
+    ) -> None:
         """Run the wrapped ASGI app for one plain HTTP request."""
         transport = self.transport
         scope = {
@@ -301,8 +318,12 @@ class HttpProtocol(asyncio.Protocol):
         server = self.app.route(path)
         problem = ws.handshake_error(headers)
         if server is None or method != "GET" or problem is not None:
-            self._reply(Response(400, [("Content-Type", "text/plain")],
-                                 (problem or "Bad Request").encode()), False)
+            self._reply(
+                Response(
+                    400, [("Content-Type", "text/plain")], (problem or "Bad Request").encode()
+                ),
+                False,
+            )
             return
         driver = server.driver
         refused: list[Response] = []
@@ -417,8 +438,9 @@ async def create_server(
     loop = asyncio.get_running_loop()
     if sock is not None:
         return await loop.create_server(factory, sock=sock, ssl=context)
-    return await loop.create_server(factory, host, port, ssl=context,
-                                    reuse_port=reuse_port or None, backlog=2048)
+    return await loop.create_server(
+        factory, host, port, ssl=context, reuse_port=reuse_port or None, backlog=2048
+    )
 
 
 async def serve(app: Any, host: str = "127.0.0.1", port: int = 5000, **kwargs: Any) -> None:

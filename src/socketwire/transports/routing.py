@@ -100,9 +100,12 @@ def resolve_static(static_files: Mapping[str, Any] | None, path: str) -> StaticF
                 best = base
         if not best:
             return None
-        entry = static_files.get(best) or static_files.get(best.rstrip("/")) or \
-            static_files.get(best.rstrip("/") or "/")
-        rest = path[len(best):]
+        entry = (
+            static_files.get(best)
+            or static_files.get(best.rstrip("/"))
+            or static_files.get(best.rstrip("/") or "/")
+        )
+        rest = path[len(best) :]
     content_type = None
     if isinstance(entry, dict):
         content_type = entry.get("content_type")
@@ -121,7 +124,8 @@ def resolve_static(static_files: Mapping[str, Any] | None, path: str) -> StaticF
     if content_type is None:
         content_type = mimetypes.guess_type(target)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type in (
-            "application/javascript", "application/json"
+            "application/javascript",
+            "application/json",
         ):
             content_type += "; charset=utf-8"
     return StaticFile(target, content_type)
