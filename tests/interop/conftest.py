@@ -1,0 +1,191 @@
+"""Fixtures for the interop suite: the test app as a real server subprocess.
+
+``server`` is parametrized over two serving modes:
+
+* ``native`` -- ``python -m socketwire run echo_app:sio`` (socketwire's own
+  asyncio HTTP/WebSocket server);
+* ``asgi``   -- ``uvicorn echo_app:app`` (socketwire.ASGIApp under uvicorn).
+
+One process per mode is shared by the whole session (tests isolate themselves
+with unique tags / room names); it is restarted if a test killed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+
+START_TIMEOUT = 20.0
+MODES = ("native", "asgi")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class ServerProcess:
+    """A server subprocess running ``apps/echo_app.py`` in one mode."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self._logdir = Path(tempfile.mkdtemp(prefix=f"sw-interop-{mode}-"))
+        self._log_path = self._logdir / "server.log"
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.mode == "native":
+            return [
+                sys.executable,
+                "-m",
+                "socketwire",
+                "run",
+                "echo_app:sio",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ]
+        if self.mode == "asgi":
+            return [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "echo_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
+        raise ValueError(self.mode)
+
+    def start(self) -> None:
+        self.port = free_port()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(APPS), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        self._log = open(self._log_path, "ab")
+        self._log.write(f"\n===== start {self.mode} on {self.port} =====\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=str(APPS),
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.mode} server exited early with {self.proc.returncode}:\n"
+                    + self.log_tail()
+                )
+            if _port_open(self.port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(
+            f"{self.mode} server did not open port {self.port} within "
+            f"{START_TIMEOUT}s:\n" + self.log_tail()
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ensure_running(self) -> None:
+        if not self.alive():
+            self.start()
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            lines = self._log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "<no log>"
+        return "\n".join(lines[-n:])
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self._logdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=MODES)
+def server_process(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    try:
+        import socketwire  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - only before the server exists
+        pytest.fail(f"socketwire is not importable: {exc}")
+    srv = ServerProcess(request.param)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture
+def server(server_process: ServerProcess) -> Iterator[ServerProcess]:
+    """The running server for this test; fails the test if the server died."""
+    server_process.ensure_running()
+    yield server_process
+    if not server_process.alive():
+        log = server_process.log_tail()
+        server_process.stop()
+        pytest.fail(f"{server_process.mode} server died during the test:\n{log}")
+
+
+@pytest.fixture
+def tag(request: pytest.FixtureRequest) -> str:
+    """A unique client tag (also usable as a room-name prefix)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
