@@ -25,7 +25,7 @@ server -> client
   "notice"        {"room", "kind": "join" | "leave", "nickname", "ts"}   to the room
   "members"       {"room", "members": [str]}                             to the room
   "chat message"  Message                                                to the room, not the sender
-  "typing"        {"sid", "nickname", "typing": bool}                    to the room, not the sender
+  "typing"        {"room", "sid", "nickname", "typing": bool}            to the room, not the sender
 """
 
 from __future__ import annotations
@@ -191,7 +191,9 @@ def create_app(history_size: int = 50) -> socketwire.ASGIApp:
         await sio.leave_room(sid, name)
         # Someone who leaves mid-sentence would otherwise stay "typing" forever on the
         # other screens: clients only clear the indicator when told.
-        await sio.emit("typing", {"sid": sid, "nickname": nickname, "typing": False}, room=name)
+        await sio.emit(
+            "typing", {"room": name, "sid": sid, "nickname": nickname, "typing": False}, room=name
+        )
         await sio.emit(
             "notice",
             {"room": name, "kind": "leave", "nickname": nickname, "ts": time.time()},
@@ -226,19 +228,15 @@ def create_app(history_size: int = 50) -> socketwire.ASGIApp:
             async with exclusive(sid):
                 session = await sio.get_session(sid)
                 room = state.room(name, create=True)
-                if session.get("room") != name:
+                rejoin = session.get("room") == name
+                if not rejoin:
                     await leave_current(sid, session)
                 room.members[sid] = nickname
                 session.update(nickname=nickname, room=name)
                 await sio.save_session(sid, session)
                 await sio.enter_room(sid, name)
-                await sio.emit(
-                    "notice",
-                    {"room": name, "kind": "join", "nickname": nickname, "ts": time.time()},
-                    room=name,
-                    skip_sid=sid,
-                )
-                await broadcast_members(room)
+                # Snapshot only once in the room: every later message then reaches the
+                # client live, and the client drops the ones it also got here (by id).
                 reply = {
                     "ok": True,
                     "room": name,
@@ -246,6 +244,14 @@ def create_app(history_size: int = 50) -> socketwire.ASGIApp:
                     "history": list(room.history),
                     "members": sorted(room.members.values()),
                 }
+                if not rejoin:
+                    await sio.emit(
+                        "notice",
+                        {"room": name, "kind": "join", "nickname": nickname, "ts": time.time()},
+                        room=name,
+                        skip_sid=sid,
+                    )
+                await broadcast_members(room)
         except ChatError as exc:
             return {"ok": False, "error": str(exc)}
         await broadcast_rooms()
@@ -281,7 +287,12 @@ def create_app(history_size: int = 50) -> socketwire.ASGIApp:
         if "room" in session:
             await sio.emit(
                 "typing",
-                {"sid": sid, "nickname": session["nickname"], "typing": bool(data)},
+                {
+                    "room": session["room"],
+                    "sid": sid,
+                    "nickname": session["nickname"],
+                    "typing": bool(data),
+                },
                 room=session["room"],
                 skip_sid=sid,
             )

@@ -35,6 +35,10 @@
     nickname: null,
     room: null,
     rooms: [],
+    seen: new Set(), // ids of the messages shown for the current room
+    joining: null, // the room of the join request in flight
+    joinTicket: 0,
+    early: [], // events for the room being joined that overtook the join's ack
     typists: new Map(), // sid -> {nickname, timer}
     typingSent: false,
     typingTimer: null,
@@ -161,7 +165,14 @@
 
   function join(room) {
     ui.joinError.textContent = "";
+    const ticket = ++state.joinTicket;
+    state.joining = room;
+    state.early = [];
     socket.timeout(ACK_TIMEOUT_MS).emit("join", { nickname: state.nickname, room }, (err, reply) => {
+      if (ticket !== state.joinTicket) return; // a later join superseded this one
+      const early = state.early;
+      state.joining = null;
+      state.early = [];
       if (err || !reply.ok) {
         ui.joinError.textContent = err ? "the server did not answer" : reply.error;
         if (!state.room) {
@@ -175,6 +186,7 @@
       state.room = reply.room;
       state.nickname = reply.nickname;
       ui.messages.replaceChildren();
+      state.seen = new Set(reply.history.map((msg) => msg.id));
       for (const msg of reply.history) renderMessage(msg, "history");
       renderNotice(
         reply.history.length
@@ -183,6 +195,7 @@
       );
       renderMembers(reply.members);
       showRoom(true);
+      for (const replay of early) replay();
     });
   }
 
@@ -235,46 +248,67 @@
 
   // --- server events -------------------------------------------------------------------
 
+  // Wraps a handler of events about one room. The server subscribes us to a room before it
+  // answers the join, so that room's events can arrive before the ack: they are held and
+  // replayed once the ack has set the room up. Events for other rooms are stale: dropped.
+  function forRoom(handler) {
+    return (payload) => {
+      if (state.joining !== null && payload.room === state.joining) {
+        state.early.push(() => handler(payload));
+      } else if (payload.room === state.room) {
+        handler(payload);
+      }
+    };
+  }
+
   socket.on("rooms", (rooms) => {
     state.rooms = rooms;
     renderRooms();
   });
 
-  socket.on("members", ({ room, members }) => {
-    if (room === state.room) renderMembers(members);
-  });
+  socket.on("members", forRoom(({ members }) => renderMembers(members)));
 
-  socket.on("notice", ({ room, kind, nickname }) => {
-    if (room === state.room) renderNotice(`${nickname} ${kind === "join" ? "joined" : "left"}`);
-  });
+  socket.on(
+    "notice",
+    forRoom(({ kind, nickname }) => {
+      renderNotice(`${nickname} ${kind === "join" ? "joined" : "left"}`);
+    })
+  );
 
-  socket.on("chat message", (msg) => {
-    if (msg.room !== state.room) return;
-    // Their message is the end of their typing, even if the "stop" is still in flight.
-    for (const [sid, typist] of state.typists) {
-      if (typist.nickname === msg.nickname) {
-        clearTimeout(typist.timer);
+  socket.on(
+    "chat message",
+    forRoom((msg) => {
+      if (state.seen.has(msg.id)) return; // already shown as history
+      state.seen.add(msg.id);
+      // Their message is the end of their typing, even if the "stop" is still in flight.
+      for (const [sid, typist] of state.typists) {
+        if (typist.nickname === msg.nickname) {
+          clearTimeout(typist.timer);
+          state.typists.delete(sid);
+        }
+      }
+      renderTypists();
+      renderMessage(msg);
+    })
+  );
+
+  socket.on(
+    "typing",
+    forRoom(({ sid, nickname, typing }) => {
+      const previous = state.typists.get(sid);
+      if (previous) clearTimeout(previous.timer);
+      if (typing) {
+        const timer = setTimeout(() => {
+          state.typists.delete(sid);
+          renderTypists();
+        }, TYPING_EXPIRY_MS);
+        state.typists.set(sid, { nickname, timer });
+      } else {
         state.typists.delete(sid);
       }
-    }
-    renderTypists();
-    renderMessage(msg);
-  });
-
-  socket.on("typing", ({ sid, nickname, typing }) => {
-    const previous = state.typists.get(sid);
-    if (previous) clearTimeout(previous.timer);
-    if (typing) {
-      const timer = setTimeout(() => {
-        state.typists.delete(sid);
-        renderTypists();
-      }, TYPING_EXPIRY_MS);
-      state.typists.set(sid, { nickname, timer });
-    } else {
-      state.typists.delete(sid);
-    }
-    renderTypists();
-  });
+      renderTypists();
+    })
+  );
 
   // --- DOM events ----------------------------------------------------------------------
 
