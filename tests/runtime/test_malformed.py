@@ -1,0 +1,172 @@
+"""Malformed Engine.IO / Socket.IO input closes the offending session only; a witness on
+each transport keeps receiving every broadcast around it."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from .conftest import App, guarded
+from .wire import dumps
+
+TRANSPORTS = ["websocket", "polling"]
+
+
+# ------------------------------------------------------------------ 1. Engine.IO level
+
+
+async def test_malformed_engineio_post_is_400_and_closes_session(server, wire):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("polling")
+    async with guarded(app, *peers):
+        reply = await bad.send("abc")
+        assert reply is not None and reply.status == 400, reply
+        assert reply.json()["code"] == 3
+        after = await bad.polling.get_reply()
+        assert after.status == 400, after
+        assert after.json() == {"code": 1, "message": "Session ID unknown"}
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+
+
+async def test_malformed_engineio_ws_message_closes_socket(server, wire):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("websocket")
+    async with guarded(app, *peers):
+        await bad.send("abc")
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+
+
+# ------------------------------------------------------------------ 2. Socket.IO level
+
+
+BAD_SIO = {
+    "unknown-type": "4abc",
+    "bad-json": "42{",
+    "invalid-ack-id": '42abc["x"]',
+    "reserved-event-name": '42["connect"]',
+    "connect-error-from-client": '44{"message":"nope"}',
+    "empty-event": "42[]",
+    "event-name-not-string": "42[{}]",
+    "ack-without-id": '43["x"]',
+}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("packet", list(BAD_SIO.values()), ids=list(BAD_SIO))
+async def test_malformed_socketio_packet_closes_connection(server, wire, transport, packet):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw(transport)
+    async with guarded(app, *peers):
+        reply = await bad.send(packet)
+        if reply is not None:  # polling: the Engine.IO packet itself was fine
+            assert reply.status == 200, reply
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+    assert app.events.empty(), "a malformed packet reached a handler"
+
+
+# ------------------------------------------------------------------ 3. binary packets
+
+
+def placeholder(num: int) -> dict[str, object]:
+    return {"_placeholder": True, "num": num}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_too_many_attachments_closes(server, wire, transport):
+    app = App(max_attachments=10)
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw(transport)
+    async with guarded(app, *peers):
+        await bad.send("4511-" + dumps(["evt", *[placeholder(i) for i in range(11)]]))
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_max_attachments_is_accepted(server, wire, transport):
+    """Control for the test above: exactly ``max_attachments`` parts are fine."""
+    app = App(max_attachments=10)
+    await server.start(app)
+    peers = await wire.witnesses()
+    raw = await wire.raw(transport)
+    blobs = [bytes([i]) * 3 for i in range(10)]
+    async with guarded(app, *peers):
+        await raw.send("4510-" + dumps(["evt", *[placeholder(i) for i in range(10)]]), *blobs)
+        assert await app.next_event() == ("evt", raw.sid, blobs)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_placeholder_out_of_range_closes(server, wire, transport):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw(transport)
+    async with guarded(app, *peers):
+        await bad.send("451-" + dumps(["evt", placeholder(5)]))
+        # the server may close at once or after the attachment: send it if still possible
+        with contextlib.suppress(Exception):
+            await bad.send(b"\x01\x02")
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+    assert app.events.empty()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_zero_attachment_binary_event_is_delivered(server, wire, transport):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    raw = await wire.raw(transport)
+    async with guarded(app, *peers):
+        await raw.send('450-["evt",1]')
+        assert await app.next_event() == ("evt", raw.sid, [1])
+        # still connected: an acknowledged echo is answered
+        await raw.send('427["echo",2]')
+        assert await raw.recv() == "437[2]"
+    assert not app.is_disconnected(raw.sid)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_binary_event_with_attachment_is_delivered(server, wire, transport):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    raw = await wire.raw(transport)
+    async with guarded(app, *peers):
+        await raw.send("451-" + dumps(["evt", {"a": placeholder(0)}]), b"\x00\xffdata")
+        assert await app.next_event() == ("evt", raw.sid, [{"a": b"\x00\xffdata"}])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_unexpected_binary_message_closes(server, wire, transport):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw(transport)
+    async with guarded(app, *peers):
+        await bad.send(b"\x00\x01\x02")
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_text_packet_while_attachments_awaited_closes(server, wire, transport):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw(transport)
+    async with guarded(app, *peers):
+        await bad.send("451-" + dumps(["evt", placeholder(0)]), '42["evt",2]')
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+    assert app.events.empty()
