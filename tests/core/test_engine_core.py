@@ -350,3 +350,17 @@ def test_broadcast_shares_packet_objects() -> None:
     packet = pk.message("all")
     engine.send_many(sessions, [packet])
     assert all(s.outbox[-1] is packet for s in sessions)
+
+
+def test_poll_responses_carry_at_most_16_packets() -> None:
+    engine, _ = make()
+    session, _ = handshake(engine)
+    for i in range(40):
+        engine.send(session, pk.message(str(i)))
+    bodies = []
+    for step in range(3):
+        result = poll(engine, session, 0.01 * (step + 1))
+        assert isinstance(result, Response)
+        bodies.append(result.body.decode().split("\x1e"))
+    assert [len(b) for b in bodies] == [16, 16, 8]
+    assert sum(bodies, []) == [f"4{i}" for i in range(40)]

@@ -317,21 +317,12 @@ async def test_events_both_ways(peers: Callable[..., Peer], transport: str, tag:
 
 
 # Engine.IO does not limit the number of packets in a polling payload, but
-# python-engineio decodes at most 16 (engineio.payload.Payload.max_decode_packets)
-# and aborts the connection ("Unexpected packet from server") otherwise.
-PY_BURST_XFAIL = (
-    "socketwire bug: the polling GET response carries every queued packet (100 "
-    "here) in one payload; python-engineio clients decode at most 16 packets per "
-    "payload and drop the connection with 'transport error'"
-)
+# python-engineio's client decodes at most 16 per payload; the server splits longer
+# queues across polls (engineio/core.py, MAX_POLL_PACKETS).
 
 
-async def test_event_burst(
-    request: pytest.FixtureRequest, peers: Callable[..., Peer], transport: str, tag: str
-) -> None:
+async def test_event_burst(peers: Callable[..., Peer], transport: str, tag: str) -> None:
     """100 events fired back to back arrive complete and in order."""
-    if transport == "polling":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PY_BURST_XFAIL))
     p = peers()
     await p.connect(auth={"tag": tag})
     n = 100

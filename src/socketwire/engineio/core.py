@@ -71,6 +71,9 @@ __all__ = [
     "WebSocketAccept",
 ]
 
+#: packets in one long-polling response (python-engineio's client decodes at most 16)
+MAX_POLL_PACKETS = 16
+
 #: how long a poll arriving mid-upgrade is held (seconds)
 UPGRADE_POLL_HOLD = 0.05
 
@@ -455,6 +458,13 @@ class EngineCore:
         if session.transport != POLLING and not session.closed:
             session.release_poll = False
             return self._error(HTTPError(400, 3, ERROR_MESSAGES[3]), cors)
+        outbox = session.outbox
+        if len(outbox) > MAX_POLL_PACKETS:
+            # python-engineio clients refuse payloads of more than 16 packets; the rest goes
+            # out with the next poll, which the client sends at once.
+            packets = outbox[:MAX_POLL_PACKETS]
+            del outbox[:MAX_POLL_PACKETS]
+            return self._payload_response(session, packets, request, cors)
         packets = self._take_outbox(session)
         if session.closed and session.close_packet is not None:
             packets.append(session.close_packet)
