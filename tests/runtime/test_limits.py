@@ -161,3 +161,24 @@ async def test_websocket_with_unknown_sid_is_refused(server, wire):
         status = getattr(info.value, "status", None)
         # native answers the Engine.IO 400; under ASGI a refused handshake is a 403
         assert status == (400 if server.mode == "native" else 403), info.value
+
+
+async def test_websocket_multibyte_text_over_limit_closes(server, wire, request):
+    """The limit is in bytes: a text message of fewer characters than the limit but more
+    bytes (UTF-8) is too big."""
+    if server.mode == "asgi":
+        request.node.add_marker(pytest.mark.xfail(
+            strict=True,
+            reason="ASGI transport compares len(str) (characters) with max_http_buffer_size",
+        ))
+    app = App(max_http_buffer_size=LIMIT)
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("websocket")
+    async with guarded(app, *peers):
+        message = '42["evt","' + "\u20ac" * 600 + '"]'
+        assert len(message) < LIMIT < len(message.encode())
+        await bad.send(message)
+        await bad.expect_closed(timeout=2)
+        assert await app.disconnect_reason(bad.sid) == "transport close"
+    assert app.events.empty()

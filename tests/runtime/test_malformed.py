@@ -3,12 +3,14 @@ each transport keeps receiving every broadcast around it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
+import aiohttp
 import pytest
 
-from .conftest import App, guarded
-from .wire import dumps
+from .conftest import App, guarded, wait_until
+from .wire import decode_payload, dumps
 
 TRANSPORTS = ["websocket", "polling"]
 
@@ -170,3 +172,85 @@ async def test_text_packet_while_attachments_awaited_closes(server, wire, transp
         await bad.expect_closed()
         assert await app.disconnect_reason(bad.sid) == "transport error"
     assert app.events.empty()
+
+
+# ------------------------------------------------------------------ more Engine.IO input
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe", b"b!!!!", b"", b'42["evt",1]\x1e', b'42["evt",1]\x1eabc', b"9"],
+    ids=["not-utf8", "bad-base64", "empty", "trailing-separator", "bad-second-packet",
+         "type-9"],
+)
+async def test_malformed_engineio_payloads(server, wire, body):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("polling")
+    async with guarded(app, *peers):
+        reply = await bad.polling.post_reply(body)
+        assert reply.status == 400, reply
+        assert reply.json() == {"code": 3, "message": "Bad request"}
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+        after = await bad.polling.get_reply()
+        assert after.status == 400 and after.json()["code"] == 1, after
+
+
+async def test_malformed_post_ends_the_parked_poll(server, wire):
+    """A poll parked when the session is closed for bad input is answered with ``1``
+    instead of hanging."""
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("polling")
+    async with guarded(app, *peers):
+        parked = asyncio.ensure_future(bad.polling.get_reply(timeout=5))
+        await wait_until(lambda: server.sio.core.engine.sessions[bad.polling.sid].poll_waiter
+                         is not None, what="the poll to be parked")
+        reply = await bad.send("abc")
+        assert reply is not None and reply.status == 400
+        answer = await parked
+        assert answer.status == 200, answer
+        assert decode_payload(answer.text)[-1] == "1", answer
+
+
+async def test_duplicate_poll_closes_the_session(server, wire):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("polling")
+    async with guarded(app, *peers):
+        first = asyncio.ensure_future(bad.polling.get_reply(timeout=5))
+        await wait_until(lambda: server.sio.core.engine.sessions[bad.polling.sid].poll_waiter
+                         is not None, what="the first poll to be parked")
+        second = await bad.polling.get_reply()
+        assert second.status == 400, second
+        first_reply = await first
+        assert first_reply.status == 200 and decode_payload(first_reply.text)[-1] == "1"
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+
+
+@pytest.mark.parametrize("packet", ["0", "5", "0{}"], ids=["open", "upgrade", "open-with-data"])
+async def test_unexpected_engineio_packet_on_websocket_closes(server, wire, packet):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("websocket")
+    async with guarded(app, *peers):
+        await bad.send(packet)
+        await bad.expect_closed()
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+
+
+async def test_invalid_utf8_text_frame_closes(server, wire):
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    bad = await wire.raw("websocket")
+    async with guarded(app, *peers):
+        # aiohttp will not send invalid UTF-8 as text; write the frame through its writer
+        await bad.ws.ws._writer.send_frame(b"4\xff\xfe", aiohttp.WSMsgType.TEXT)
+        code = await bad.expect_closed()
+        assert code == 1007
+        assert await app.disconnect_reason(bad.sid) == "transport close"

@@ -28,7 +28,7 @@ PATH = "/socket.io/"
 TIMEOUT = 5.0
 
 
-class Closed(Exception):  # noqa: N818 - a state, not an error
+class Closed(Exception):
     """The WebSocket was closed; ``code`` is the close code the peer sent (or None)."""
 
     def __init__(self, code: int | None) -> None:
@@ -388,7 +388,7 @@ class Peer:
             return None
         if not packet.startswith("4"):
             raise AssertionError(f"unexpected Engine.IO packet {packet!r}")
-        type_, nsp, ack_id, data = parse_sio(packet[1:])
+        type_, _nsp, ack_id, data = parse_sio(packet[1:])
         if type_ == 2:
             self.queues[data[0]].put_nowait(data[1:])
             if ack_id is not None:
