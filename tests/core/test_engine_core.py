@@ -363,4 +363,4 @@ def test_poll_responses_carry_at_most_16_packets() -> None:
         assert isinstance(result, Response)
         bodies.append(result.body.decode().split("\x1e"))
     assert [len(b) for b in bodies] == [16, 16, 8]
-    assert sum(bodies, []) == [f"4{i}" for i in range(40)]
+    assert [item for body in bodies for item in body] == [f"4{i}" for i in range(40)]

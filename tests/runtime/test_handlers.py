@@ -121,8 +121,10 @@ async def test_call_to_client_that_leaves(server, wire, how, transport):
             await asyncio.wait_for(call, timeout + 2)
         elapsed = loop.time() - started
         assert elapsed <= timeout + 0.5, elapsed
-        # report which: socketwire raises TimeoutError, after the full timeout
-        assert isinstance(info.value, socketwire.TimeoutError), type(info.value)
+        if isinstance(info.value, socketwire.DisconnectedError):
+            # failing fast is the point of raising DisconnectedError
+            assert elapsed < timeout, elapsed
+        # (as of writing, socketwire raises TimeoutError after the full timeout)
 
 
 async def test_call_to_unknown_sid_raises_disconnected(server, wire):
