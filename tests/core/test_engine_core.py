@@ -364,3 +364,24 @@ def test_poll_responses_carry_at_most_16_packets() -> None:
         bodies.append(result.body.decode().split("\x1e"))
     assert [len(b) for b in bodies] == [16, 16, 8]
     assert [item for body in bodies for item in body] == [f"4{i}" for i in range(40)]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip, deflate", "gzip"),
+        ("deflate", "deflate"),
+        ("gzip;q=0, deflate", "deflate"),
+        ("gzip;q=0, identity", None),
+        ("deflate;q=0.5, gzip;q=0.4", "deflate"),
+        ("*", "gzip"),
+        ("*;q=0", None),
+        ("br", None),
+        ("", None),
+        ("gzip;q=abc", None),
+    ],
+)
+def test_accept_encoding(header: str, expected: str | None) -> None:
+    from socketwire.engineio.core import choose_encoding
+
+    assert choose_encoding(header) == expected

@@ -117,14 +117,10 @@ async def test_call_to_client_that_leaves(server, wire, how, transport):
             await raw.send("41")  # leave the namespace
         reason = await app.disconnect_reason(raw.sid)
         assert reason in ("transport close", "client disconnect"), reason
-        with pytest.raises((socketwire.TimeoutError, socketwire.DisconnectedError)) as info:
+        with pytest.raises(socketwire.DisconnectedError):
             await asyncio.wait_for(call, timeout + 2)
-        elapsed = loop.time() - started
-        assert elapsed <= timeout + 0.5, elapsed
-        if isinstance(info.value, socketwire.DisconnectedError):
-            # failing fast is the point of raising DisconnectedError
-            assert elapsed < timeout, elapsed
-        # (as of writing, socketwire raises TimeoutError after the full timeout)
+        # failing fast is the point: the call does not wait out its timeout
+        assert loop.time() - started < timeout
 
 
 async def test_call_to_unknown_sid_raises_disconnected(server, wire):

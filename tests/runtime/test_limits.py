@@ -159,18 +159,13 @@ async def test_websocket_with_unknown_sid_is_refused(server, wire):
         with pytest.raises(Exception) as info:
             await wire.ws(sid="nope")
         status = getattr(info.value, "status", None)
-        # native answers the Engine.IO 400; under ASGI a refused handshake is a 403
-        assert status == (400 if server.mode == "native" else 403), info.value
+        # both answer the Engine.IO 400 (ASGI through the websocket.http.response extension)
+        assert status == 400, info.value
 
 
 async def test_websocket_multibyte_text_over_limit_closes(server, wire, request):
     """The limit is in bytes: a text message of fewer characters than the limit but more
     bytes (UTF-8) is too big."""
-    if server.mode == "asgi":
-        request.node.add_marker(pytest.mark.xfail(
-            strict=True,
-            reason="ASGI transport compares len(str) (characters) with max_http_buffer_size",
-        ))
     app = App(max_http_buffer_size=LIMIT)
     await server.start(app)
     peers = await wire.witnesses()

@@ -61,6 +61,7 @@ class AsyncServer(base.HandlerRegistry):
         )
         self.driver = AsyncDriver(self.core.engine, self._dispatch)
         self._chains: dict[str, asyncio.Future[Any]] = {}
+        self._calls: dict[str, set[asyncio.Future[Any]]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # ------------------------------------------------------------------ emitting
@@ -112,7 +113,8 @@ class AsyncServer(base.HandlerRegistry):
         ignore_queue: bool = False,
     ) -> Any:
         """Emit to one client and wait for its acknowledgement; returns its argument (a
-        tuple for several). Raises :class:`socketwire.TimeoutError` after ``timeout``."""
+        tuple for several). Raises :class:`socketwire.TimeoutError` after ``timeout``, and
+        :class:`socketwire.DisconnectedError` as soon as the client disconnects."""
         target = to or sid
         if target is None:
             raise ValueError("call() needs the sid of one client (to=)")
@@ -125,11 +127,15 @@ class AsyncServer(base.HandlerRegistry):
 
         self.core.emit(socket.nsp, [event, *base.data_to_args(data)], [target], None, callback)
         self.driver.flush()
+        pending = self._calls.setdefault(socket.sid, set())
+        pending.add(future)
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             self.core.forget_ack(socket, callback)
             raise TimeoutError(f"no acknowledgement of {event!r} from {target}") from None
+        finally:
+            pending.discard(future)
 
     # ------------------------------------------------------------------ rooms & clients
 
@@ -279,6 +285,10 @@ class AsyncServer(base.HandlerRegistry):
         if fn is not None:
             self._run(socket, fn, self.disconnect_args(fn, prefix, socket, event.reason), None)
         self._chains.pop(socket.sid, None)
+        # calls awaiting this client's acknowledgement fail now rather than at their timeout
+        for future in self._calls.pop(socket.sid, ()):
+            if not future.done():
+                future.set_exception(DisconnectedError(f"{socket.sid} disconnected"))
 
     def _run(
         self,

@@ -90,6 +90,33 @@ ERROR_MESSAGES = {
 }
 
 
+def choose_encoding(accept_encoding: str) -> str | None:
+    """``gzip``, ``deflate`` or None for an Accept-Encoding header (RFC 9110 section 12.5.3:
+    ``q=0`` means "not acceptable"; ``*`` stands for any coding not named)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.strip().partition(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[name] = q
+    best: str | None = None
+    best_q = 0.0
+    for coding in ("gzip", "deflate"):
+        q = weights.get(coding, weights.get("*", 0.0))
+        if q > best_q:
+            best, best_q = coding, q
+    return best
+
+
 class DisconnectReason(str, enum.Enum):
     """Why a session ended; the values match python-socketio's ``reason`` strings."""
 
@@ -481,11 +508,11 @@ class EngineCore:
         body = pk.encode_payload(packets).encode()
         headers = [("Content-Type", "text/plain; charset=UTF-8"), *headers]
         if self.http_compression and len(body) >= self.compression_threshold:
-            accept = request.headers.get("accept-encoding", "")
-            if "gzip" in accept:
+            coding = choose_encoding(request.headers.get("accept-encoding", ""))
+            if coding == "gzip":
                 body = gzip.compress(body, 6)
                 headers.append(("Content-Encoding", "gzip"))
-            elif "deflate" in accept:
+            elif coding == "deflate":
                 body = zlib.compress(body, 6)
                 headers.append(("Content-Encoding", "deflate"))
         return Response(200, headers, body)

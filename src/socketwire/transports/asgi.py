@@ -252,6 +252,16 @@ class _ASGIWebSocket:
             return
 
 
+def _too_big(data: str | bytes, limit: int) -> bool:
+    """``max_http_buffer_size`` counts bytes; a text message is encoded only when its
+    length in characters leaves the answer open (UTF-8 takes at most 4 bytes a character)."""
+    if len(data) > limit:
+        return True
+    if isinstance(data, str) and len(data) * 4 > limit:
+        return len(data.encode("utf-8")) > limit
+    return False
+
+
 async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) -> None:
     driver = server.driver
     message = await receive()
@@ -262,7 +272,21 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
     refused: list[Response] = []
     accept = driver.handle_http(_request(scope, "GET", headers), b"", refused.append)
     if not isinstance(accept, WebSocketAccept):
-        await send({"type": "websocket.close", "code": 1008})
+        if refused and "websocket.http.response" in scope.get("extensions", {}):
+            # The Engine.IO error status and body, as the native server answers them.
+            response = refused[0]
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": response.status,
+                    "headers": [
+                        (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
+                    ],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": response.body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
         return
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in accept.headers]
     await send({"type": "websocket.accept", "headers": extra})
@@ -278,7 +302,7 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
             if kind == "websocket.receive":
                 text = message.get("text")
                 data: str | bytes = text if text is not None else message.get("bytes") or b""
-                if len(data) > limit:
+                if _too_big(data, limit):
                     handle.close()
                     break
                 driver.ws_message(session, handle, data)

@@ -10,6 +10,7 @@ each outgoing packet, so a broadcast's bytes are built once for all recipients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl as ssl_module
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from ..engineio.packet import OutPacket
 from . import routing
 from .asgi import ASGIApp
 
-__all__ = ["HttpProtocol", "create_server", "run", "serve"]
+__all__ = ["HttpProtocol", "NativeServer", "create_server", "run", "serve"]
 
 logger = logging.getLogger("socketwire.server")
 
@@ -56,6 +57,7 @@ class HttpProtocol(asyncio.Protocol):
         "_parser",
         "_pending",
         "_poll",
+        "_registry",
         "_session",
         "_url",
         "app",
@@ -63,8 +65,11 @@ class HttpProtocol(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, app: ASGIApp, scheme: str = "http") -> None:
+    def __init__(
+        self, app: ASGIApp, scheme: str = "http", registry: set[HttpProtocol] | None = None
+    ) -> None:
         self.app = app
+        self._registry = registry if registry is not None else set()
         self.scheme = scheme
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -84,9 +89,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._registry.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._registry.discard(self)
         if self._frames is not None and self._session is not None:
             self._driver.ws_closed(self._session, self)
         elif self._poll is not None:
@@ -138,8 +145,8 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._closed:
-            return
+        if self._closed or self._parser.should_upgrade():
+            return  # an upgrade is answered by _upgrade, once the parser hands it over
         request = (
             self._parser.get_method().decode("latin-1"),
             self._url,
@@ -399,6 +406,14 @@ class HttpProtocol(asyncio.Protocol):
     def close(self) -> None:
         self._ws_close(1000)
 
+    def shutdown(self) -> None:
+        """The server is stopping."""
+        if self._frames is not None:
+            self._ws_close(1001)
+        elif self.transport is not None and not self._closed:
+            self._closed = True
+            self.transport.close()
+
 
 # ------------------------------------------------------------------ server entry points
 
@@ -419,6 +434,61 @@ def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl_module.SSLCon
     return context
 
 
+class Connections(set["HttpProtocol"]):
+    """The open connections of one server; :meth:`drained` waits until none is left."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._empty: asyncio.Event | None = None
+
+    def discard(self, connection: object) -> None:
+        super().discard(connection)
+        if not self and self._empty is not None:
+            self._empty.set()
+
+    async def drained(self, timeout: float) -> None:
+        if not self:
+            return
+        self._empty = asyncio.Event()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), timeout)
+
+
+class NativeServer:
+    """A running native server: the listening sockets and every open connection.
+
+    ``close()`` stops listening and closes the connections (WebSockets get close code 1001,
+    going away); ``wait_closed()`` returns once they are gone, so a stopped server leaves
+    nothing half-open behind."""
+
+    def __init__(self, server: asyncio.base_events.Server, connections: Connections):
+        self._server = server
+        self.connections = connections
+
+    @property
+    def sockets(self) -> Any:
+        return self._server.sockets
+
+    def close(self) -> None:
+        self._server.close()
+        for connection in list(self.connections):
+            connection.shutdown()
+
+    async def wait_closed(self) -> None:
+        await self._server.wait_closed()
+        await self.connections.drained(timeout=5)
+
+    async def serve_forever(self) -> None:
+        await self._server.serve_forever()
+
+    async def __aenter__(self) -> NativeServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+        await self.wait_closed()
+
+
 async def create_server(
     app: Any,
     host: str = "127.0.0.1",
@@ -428,19 +498,25 @@ async def create_server(
     ssl_keyfile: str | None = None,
     sock: Any = None,
     reuse_port: bool = False,
-) -> asyncio.base_events.Server:
+) -> NativeServer:
     """Start serving ``app`` (an ``AsyncServer``, ``AsyncEngineServer`` or ``ASGIApp``) on
-    the running loop; returns the asyncio server."""
+    the running loop."""
     asgi_app = _as_app(app)
     context = _ssl_context(ssl_certfile, ssl_keyfile)
     scheme = "https" if context else "http"
-    factory: Callable[[], HttpProtocol] = lambda: HttpProtocol(asgi_app, scheme)  # noqa: E731
+    connections = Connections()
+
+    def factory() -> HttpProtocol:
+        return HttpProtocol(asgi_app, scheme, connections)
+
     loop = asyncio.get_running_loop()
     if sock is not None:
-        return await loop.create_server(factory, sock=sock, ssl=context)
-    return await loop.create_server(
-        factory, host, port, ssl=context, reuse_port=reuse_port or None, backlog=2048
-    )
+        server = await loop.create_server(factory, sock=sock, ssl=context)
+    else:
+        server = await loop.create_server(
+            factory, host, port, ssl=context, reuse_port=reuse_port or None, backlog=2048
+        )
+    return NativeServer(server, connections)
 
 
 async def serve(app: Any, host: str = "127.0.0.1", port: int = 5000, **kwargs: Any) -> None:
