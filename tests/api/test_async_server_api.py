@@ -278,7 +278,7 @@ async def test_connect_refusals() -> None:
         ]:
             c = socketio.AsyncClient()
             errors: asyncio.Queue[Any] = asyncio.Queue()
-            c.on("connect_error", lambda data: errors.put_nowait(data))
+            c.on("connect_error", errors.put_nowait)
             with pytest.raises(socketio.exceptions.ConnectionError):
                 await c.connect(
                     url, transports=["websocket"], auth={"mode": mode}, wait_timeout=WAIT
