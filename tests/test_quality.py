@@ -11,6 +11,9 @@ CHECKED = [
     "src",
     "tests/core",
     "tests/conformance",
+    "tests/transports",
+    "tests/api",
+    "tests/runtime",
     "tests/test_quality.py",
     "examples/conformance",
 ]

@@ -107,8 +107,13 @@ class Runner:
         sock.bind((HOST, 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            socketwire.ASGIApp(sio), host=HOST, port=self.port, log_level="warning",
-            lifespan="off", access_log=False, timeout_graceful_shutdown=2,
+            socketwire.ASGIApp(sio),
+            host=HOST,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
         )
         self._sock = sock
         self._uvicorn = uvicorn.Server(config)
@@ -237,8 +242,9 @@ async def guarded(app: App, *peers: Peer, n: int = 10) -> AsyncIterator[None]:
         assert not app.is_disconnected(peer.sid or "")
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0,
-                     what: str = "condition") -> None:
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+) -> None:
     """Wait (bounded) for ``predicate()`` to hold, checking every few milliseconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

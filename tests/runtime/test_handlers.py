@@ -20,16 +20,17 @@ TRANSPORTS = ["websocket", "polling"]
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_raising_handler_is_logged_and_client_stays(server, wire, caplog, kind,
-                                                          transport):
+async def test_raising_handler_is_logged_and_client_stays(server, wire, caplog, kind, transport):
     caplog.set_level(logging.ERROR, logger="socketwire")
     app = App()
 
     if kind == "sync":
+
         @app.sio.on("boom")
         def boom(sid: str, value: int) -> None:
             raise ValueError(f"boom {value}")
     else:
+
         @app.sio.on("boom")
         async def boom(sid: str, value: int) -> None:
             await asyncio.sleep(0)
@@ -41,9 +42,12 @@ async def test_raising_handler_is_logged_and_client_stays(server, wire, caplog, 
 
     def logged() -> list[logging.LogRecord]:
         return [
-            r for r in caplog.records
-            if r.name.startswith("socketwire") and r.exc_info
-            and isinstance(r.exc_info[1], ValueError) and str(r.exc_info[1]) == "boom 7"
+            r
+            for r in caplog.records
+            if r.name.startswith("socketwire")
+            and r.exc_info
+            and isinstance(r.exc_info[1], ValueError)
+            and str(r.exc_info[1]) == "boom 7"
         ]
 
     async with guarded(app, *peers):
@@ -68,10 +72,12 @@ async def test_raising_handler_with_ack_request_sends_no_ack(server, wire, caplo
     app = App()
 
     if kind == "sync":
+
         @app.sio.on("boom")
         def boom(sid: str) -> str:
             raise RuntimeError("ack boom")
     else:
+
         @app.sio.on("boom")
         async def boom(sid: str) -> str:
             raise RuntimeError("ack boom")

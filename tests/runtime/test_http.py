@@ -65,8 +65,9 @@ def own_origin(server: Any) -> str:
 
 async def handshake_status(wire: Any, origin: str | None) -> tuple[int, Any]:
     headers = {"Origin": origin} if origin else None
-    reply = await http(wire.session, "GET", wire.url + PATH,
-                       {"EIO": "4", "transport": "polling"}, headers=headers)
+    reply = await http(
+        wire.session, "GET", wire.url + PATH, {"EIO": "4", "transport": "polling"}, headers=headers
+    )
     return reply.status, reply
 
 
@@ -87,10 +88,16 @@ CORS_CASES = {
     "default-same-origin": (None, ["SELF"], ["http://evil.example", "http://127.0.0.1:1"]),
     "star": ("*", ["http://evil.example", "SELF"], []),
     "string": ("http://a.example", ["http://a.example"], ["http://b.example", "SELF"]),
-    "list": (["http://a.example", "https://b.example"],
-             ["http://a.example", "https://b.example"], ["http://b.example", "SELF"]),
-    "callable": (lambda origin: origin.endswith(".good.example"),
-                 ["http://x.good.example"], ["http://good.example.evil", "SELF"]),
+    "list": (
+        ["http://a.example", "https://b.example"],
+        ["http://a.example", "https://b.example"],
+        ["http://b.example", "SELF"],
+    ),
+    "callable": (
+        lambda origin: origin.endswith(".good.example"),
+        ["http://x.good.example"],
+        ["http://good.example.evil", "SELF"],
+    ),
 }
 
 
@@ -127,7 +134,9 @@ async def test_cors_preflight(server, wire, allowed):
     peers = await wire.witnesses()
     async with guarded(app, *peers):
         reply = await http(
-            wire.session, "OPTIONS", wire.url + PATH,
+            wire.session,
+            "OPTIONS",
+            wire.url + PATH,
             {"EIO": "4", "transport": "polling"},
             headers={
                 "Origin": "http://a.example",
@@ -143,9 +152,11 @@ async def test_cors_preflight(server, wire, allowed):
         assert reply.headers["Access-Control-Allow-Headers"] == "content-type, x-custom"
         assert reply.headers["Access-Control-Allow-Credentials"] == "true"
         refused = await http(
-            wire.session, "OPTIONS", wire.url + PATH, {"EIO": "4", "transport": "polling"},
-            headers={"Origin": "http://elsewhere.example",
-                     "Access-Control-Request-Method": "POST"},
+            wire.session,
+            "OPTIONS",
+            wire.url + PATH,
+            {"EIO": "4", "transport": "polling"},
+            headers={"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST"},
         )
         if allowed == "*":
             assert refused.status == 204, refused

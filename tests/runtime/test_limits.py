@@ -31,8 +31,9 @@ async def test_content_length_over_limit_is_413_before_the_body(server, wire):
         reader, writer = await raw_http(HOST, server.port)
         try:
             # headers only: the body is never sent, so a 413 proves it was not awaited
-            writer.write(post_head(server.port, bad.polling.sid,
-                                   f"Content-Length: {LIMIT * 1000}\r\n"))
+            writer.write(
+                post_head(server.port, bad.polling.sid, f"Content-Length: {LIMIT * 1000}\r\n")
+            )
             await writer.drain()
             status, _ = await read_response_head(reader)
             assert status == 413
@@ -48,8 +49,7 @@ async def test_chunked_body_over_limit_is_413(server, wire):
     async with guarded(app, *peers):
         reader, writer = await raw_http(HOST, server.port)
         try:
-            writer.write(post_head(server.port, bad.polling.sid,
-                                   "Transfer-Encoding: chunked\r\n"))
+            writer.write(post_head(server.port, bad.polling.sid, "Transfer-Encoding: chunked\r\n"))
             chunk = b"4" + b"x" * 599
             for _ in range(2):  # 1200 bytes > LIMIT, and the body is never terminated
                 writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
@@ -109,16 +109,31 @@ BAD_REQUESTS = {
     "get-unknown-sid": ("GET", params(EIO="4", transport="polling", sid="nope"), UNKNOWN_SID),
     "post-unknown-sid": ("POST", params(EIO="4", transport="polling", sid="nope"), UNKNOWN_SID),
     "missing-transport": ("GET", params(EIO="4"), {"code": 0, "message": "Transport unknown"}),
-    "invalid-transport": ("GET", params(EIO="4", transport="carrier-pigeon"),
-                          {"code": 0, "message": "Transport unknown"}),
-    "eio3": ("GET", params(EIO="3", transport="polling"),
-             {"code": 5, "message": "Unsupported protocol version"}),
-    "missing-eio": ("GET", params(transport="polling"),
-                    {"code": 5, "message": "Unsupported protocol version"}),
-    "post-without-sid": ("POST", params(EIO="4", transport="polling"),
-                         {"code": 2, "message": "Bad handshake method"}),
-    "put-without-sid": ("PUT", params(EIO="4", transport="polling"),
-                        {"code": 2, "message": "Bad handshake method"}),
+    "invalid-transport": (
+        "GET",
+        params(EIO="4", transport="carrier-pigeon"),
+        {"code": 0, "message": "Transport unknown"},
+    ),
+    "eio3": (
+        "GET",
+        params(EIO="3", transport="polling"),
+        {"code": 5, "message": "Unsupported protocol version"},
+    ),
+    "missing-eio": (
+        "GET",
+        params(transport="polling"),
+        {"code": 5, "message": "Unsupported protocol version"},
+    ),
+    "post-without-sid": (
+        "POST",
+        params(EIO="4", transport="polling"),
+        {"code": 2, "message": "Bad handshake method"},
+    ),
+    "put-without-sid": (
+        "PUT",
+        params(EIO="4", transport="polling"),
+        {"code": 2, "message": "Bad handshake method"},
+    ),
 }
 
 
@@ -129,8 +144,9 @@ async def test_bad_request_is_400_with_code(server, wire, case):
     await server.start(app)
     peers = await wire.witnesses()
     async with guarded(app, *peers):
-        reply = await http(wire.session, method, wire.url + PATH, query,
-                           data="40" if method != "GET" else None)
+        reply = await http(
+            wire.session, method, wire.url + PATH, query, data="40" if method != "GET" else None
+        )
         assert reply.status == 400, reply
         assert reply.headers["Content-Type"].startswith("application/json")
         assert reply.json() == expected
@@ -142,8 +158,9 @@ async def test_put_with_sid_is_400_and_session_survives(server, wire):
     peers = await wire.witnesses()
     raw = await wire.raw("polling")
     async with guarded(app, *peers):
-        reply = await http(wire.session, "PUT", wire.url + PATH,
-                           raw.polling.params(), data='42["evt",1]')
+        reply = await http(
+            wire.session, "PUT", wire.url + PATH, raw.polling.params(), data='42["evt",1]'
+        )
         assert reply.status == 400, reply
         assert reply.json()["code"] == 3
     # a refused PUT is not a protocol violation by the session: it still works

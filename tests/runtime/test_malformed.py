@@ -180,8 +180,7 @@ async def test_text_packet_while_attachments_awaited_closes(server, wire, transp
 @pytest.mark.parametrize(
     "body",
     [b"\xff\xfe", b"b!!!!", b"", b'42["evt",1]\x1e', b'42["evt",1]\x1eabc', b"9"],
-    ids=["not-utf8", "bad-base64", "empty", "trailing-separator", "bad-second-packet",
-         "type-9"],
+    ids=["not-utf8", "bad-base64", "empty", "trailing-separator", "bad-second-packet", "type-9"],
 )
 async def test_malformed_engineio_payloads(server, wire, body):
     app = App()
@@ -206,8 +205,10 @@ async def test_malformed_post_ends_the_parked_poll(server, wire):
     bad = await wire.raw("polling")
     async with guarded(app, *peers):
         parked = asyncio.ensure_future(bad.polling.get_reply(timeout=5))
-        await wait_until(lambda: server.sio.core.engine.sessions[bad.polling.sid].poll_waiter
-                         is not None, what="the poll to be parked")
+        await wait_until(
+            lambda: server.sio.core.engine.sessions[bad.polling.sid].poll_waiter is not None,
+            what="the poll to be parked",
+        )
         reply = await bad.send("abc")
         assert reply is not None and reply.status == 400
         answer = await parked
@@ -222,8 +223,10 @@ async def test_duplicate_poll_closes_the_session(server, wire):
     bad = await wire.raw("polling")
     async with guarded(app, *peers):
         first = asyncio.ensure_future(bad.polling.get_reply(timeout=5))
-        await wait_until(lambda: server.sio.core.engine.sessions[bad.polling.sid].poll_waiter
-                         is not None, what="the first poll to be parked")
+        await wait_until(
+            lambda: server.sio.core.engine.sessions[bad.polling.sid].poll_waiter is not None,
+            what="the first poll to be parked",
+        )
         second = await bad.polling.get_reply()
         assert second.status == 400, second
         first_reply = await first

@@ -52,7 +52,7 @@ def parse_sio(text: str) -> tuple[int, str, int | None, Any]:
     if type_ in (5, 6):
         i = text.index("-") + 1
     nsp = "/"
-    if text[i:i + 1] == "/":
+    if text[i : i + 1] == "/":
         comma = text.find(",", i)
         nsp, i = (text[i:], len(text)) if comma < 0 else (text[i:comma], comma + 1)
     start = i
@@ -93,15 +93,15 @@ async def http(
     timeout: float = TIMEOUT,
 ) -> Reply:
     async def go() -> Reply:
-        async with session.request(method, url, params=params, data=data,
-                                   headers=headers) as resp:
+        async with session.request(method, url, params=params, data=data, headers=headers) as resp:
             return Reply(resp.status, resp.headers, await resp.read())
 
     return await asyncio.wait_for(go(), timeout)
 
 
-async def read_response_head(reader: asyncio.StreamReader,
-                             timeout: float = TIMEOUT) -> tuple[int, dict[str, str]]:
+async def read_response_head(
+    reader: asyncio.StreamReader, timeout: float = TIMEOUT
+) -> tuple[int, dict[str, str]]:
     """Read an HTTP/1.1 status line and headers."""
 
     async def go() -> tuple[int, dict[str, str]]:
@@ -153,20 +153,20 @@ class Polling:
         self.sid = self.handshake["sid"]
         return self.handshake
 
-    async def get_reply(self, timeout: float = TIMEOUT,
-                        headers: dict[str, str] | None = None) -> Reply:
-        return await http(self.session, "GET", self.url, self.params(), headers=headers,
-                          timeout=timeout)
+    async def get_reply(
+        self, timeout: float = TIMEOUT, headers: dict[str, str] | None = None
+    ) -> Reply:
+        return await http(
+            self.session, "GET", self.url, self.params(), headers=headers, timeout=timeout
+        )
 
     async def get(self, timeout: float = TIMEOUT) -> list[str]:
         reply = await self.get_reply(timeout)
         assert reply.status == 200, reply
         return decode_payload(reply.text)
 
-    async def post_reply(self, body: str | bytes,
-                         headers: dict[str, str] | None = None) -> Reply:
-        return await http(self.session, "POST", self.url, self.params(), data=body,
-                          headers=headers)
+    async def post_reply(self, body: str | bytes, headers: dict[str, str] | None = None) -> Reply:
+        return await http(self.session, "POST", self.url, self.params(), data=body, headers=headers)
 
     async def post(self, *packets: str) -> None:
         reply = await self.post_reply(SEP.join(packets))
@@ -192,8 +192,11 @@ class Polling:
 
 def ws_url(base: str, **query: str) -> str:
     params = {"EIO": "4", "transport": "websocket", **query}
-    return base.replace("http://", "ws://") + PATH + "?" + "&".join(
-        f"{k}={v}" for k, v in params.items()
+    return (
+        base.replace("http://", "ws://")
+        + PATH
+        + "?"
+        + "&".join(f"{k}={v}" for k, v in params.items())
     )
 
 
@@ -205,11 +208,17 @@ class Ws:
         self.handshake: dict[str, Any] = {}
 
     @classmethod
-    async def connect(cls, session: aiohttp.ClientSession, base: str,
-                      headers: dict[str, str] | None = None, **query: str) -> Ws:
+    async def connect(
+        cls,
+        session: aiohttp.ClientSession,
+        base: str,
+        headers: dict[str, str] | None = None,
+        **query: str,
+    ) -> Ws:
         ws = await asyncio.wait_for(
-            session.ws_connect(ws_url(base, **query), headers=headers, max_msg_size=0,
-                               autoping=True),
+            session.ws_connect(
+                ws_url(base, **query), headers=headers, max_msg_size=0, autoping=True
+            ),
             TIMEOUT,
         )
         return cls(ws)
@@ -235,8 +244,11 @@ class Ws:
                 return bytes(msg.data)
             if msg.type == aiohttp.WSMsgType.CLOSE:
                 raise Closed(msg.data)
-            if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
-                            aiohttp.WSMsgType.ERROR):
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.ERROR,
+            ):
                 raise Closed(self.ws.close_code)
 
     async def open(self) -> dict[str, Any]:
@@ -301,8 +313,7 @@ class Peer:
     # -- construction
 
     @classmethod
-    async def websocket(cls, session: aiohttp.ClientSession, base: str,
-                        auth: Any = None) -> Peer:
+    async def websocket(cls, session: aiohttp.ClientSession, base: str, auth: Any = None) -> Peer:
         peer = cls("websocket")
         peer.ws = await Ws.connect(session, base)
         peer.sid = await peer.ws.sio_connect(auth)
@@ -319,8 +330,9 @@ class Peer:
         return peer
 
     @classmethod
-    async def long_polling(cls, session: aiohttp.ClientSession, base: str,
-                           auth: Any = None) -> Peer:
+    async def long_polling(
+        cls, session: aiohttp.ClientSession, base: str, auth: Any = None
+    ) -> Peer:
         peer = cls("polling")
         peer.polling = Polling(session, base)
         await peer.polling.open()
@@ -450,8 +462,9 @@ class Raw:
     """A Socket.IO client on ``/`` over either transport that sends whatever it is told and
     reads packet by packet (pings answered and skipped)."""
 
-    def __init__(self, transport: str, ws: Ws | None = None,
-                 polling: Polling | None = None) -> None:
+    def __init__(
+        self, transport: str, ws: Ws | None = None, polling: Polling | None = None
+    ) -> None:
         self.transport = transport
         self.ws = ws
         self.polling = polling
@@ -459,8 +472,9 @@ class Raw:
         self._buffer: list[str | bytes] = []
 
     @classmethod
-    async def connect(cls, session: aiohttp.ClientSession, base: str, transport: str,
-                      auth: Any = None) -> Raw:
+    async def connect(
+        cls, session: aiohttp.ClientSession, base: str, transport: str, auth: Any = None
+    ) -> Raw:
         if transport == "websocket":
             raw = cls(transport, ws=await Ws.connect(session, base))
             raw.sid = await raw.ws.sio_connect(auth)  # type: ignore[union-attr]
@@ -477,9 +491,7 @@ class Raw:
                 await self.ws.send(packet)
             return None
         assert self.polling is not None
-        encoded = [
-            p if isinstance(p, str) else "b" + base64.b64encode(p).decode() for p in packets
-        ]
+        encoded = [p if isinstance(p, str) else "b" + base64.b64encode(p).decode() for p in packets]
         return await self.polling.post_reply(SEP.join(encoded))
 
     async def recv(self, timeout: float = TIMEOUT) -> str | bytes:
@@ -521,7 +533,8 @@ class Raw:
                 break
             except asyncio.TimeoutError:
                 raise AssertionError(
-                    "the server did not close the polling session in time") from None
+                    "the server did not close the polling session in time"
+                ) from None
         reply = await self.polling.get_reply()
         assert reply.status == 400, reply
         assert reply.json() == {"code": 1, "message": "Session ID unknown"}, reply
