@@ -11,9 +11,9 @@ from typing import Any
 
 from .. import base
 from .._timers import Timer
+from ..driver import AsyncDriver
 from ..engineio import packet as pk
 from ..engineio.core import DisconnectReason, EngineCore, Session
-from .driver import AsyncDriver
 
 __all__ = ["AsyncEngineServer"]
 

@@ -1,0 +1,304 @@
+"""Engine drivers: feed an :class:`EngineCore` with requests, WebSocket messages and time, and
+write out what it produces. One driver per server; every runtime uses the same logic here and
+differs only in its clock, its one timer, and whether entry points take a lock.
+
+* :class:`AsyncDriver`: the asyncio runtime. Everything runs on the loop; the timer is one
+  ``loop.call_at`` handle; no locks.
+* :class:`ThreadDriver`: the threading runtime. Any thread may call in, so entry points hold
+  the server's lock; the timer is one thread. Handles only queue output while the lock is
+  held and write it after it is released, so a slow client never stalls the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .engineio.core import (
+    UPGRADE_POLL_HOLD,
+    EngineCore,
+    PollWait,
+    Request,
+    Response,
+    Session,
+    WebSocketAccept,
+)
+from .engineio.packet import OutPacket
+
+__all__ = ["AsyncDriver", "Driver", "Respond", "ThreadDriver", "WebSocketHandle"]
+
+Respond = Callable[[Response], None]
+
+
+class WebSocketHandle(Protocol):
+    """What a transport gives the driver for one accepted WebSocket. ``send_packets`` and
+    ``close`` are called with the driver's lock held: they must not block."""
+
+    def send_packets(self, packets: list[OutPacket]) -> None: ...
+    def close(self) -> None: ...
+
+
+class _NoLock:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class Driver:
+    def __init__(self, engine: EngineCore, dispatch: Callable[[], None]) -> None:
+        self.engine = engine
+        #: runs the layer above's pending events (handlers); called on every flush
+        self.dispatch = dispatch
+        self.lock: Any = _NoLock()
+        self._flushing = False
+
+    # -------------------------------------------------------------- runtime hooks
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def _arm(self, deadline: float) -> None:
+        raise NotImplementedError
+
+    def _after(self) -> None:
+        """Called after an entry point released the lock."""
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- transports' entry
+
+    def handle_http(
+        self, request: Request, body: bytes, respond: Respond
+    ) -> WebSocketAccept | PollWait | None:
+        """Answer an HTTP request now or later through ``respond``. Returns the parked poll
+        (:class:`PollWait`), or a WebSocket handshake for the transport to complete."""
+        outcome: WebSocketAccept | PollWait | None = None
+        with self.lock:
+            result = self.engine.handle_request(request, body, self.now())
+            if isinstance(result, Response):
+                respond(result)
+            else:
+                if isinstance(result, PollWait):
+                    result.session.poll_waiter = respond
+                outcome = result
+            self.flush()
+        self._after()
+        return outcome
+
+    def poll_aborted(self, session: Session, respond: Respond) -> None:
+        """The client went away while its poll was parked."""
+        with self.lock:
+            if session.poll_waiter is respond:
+                session.poll_waiter = None
+
+    def ws_attached(self, accept: WebSocketAccept, ws: WebSocketHandle) -> None:
+        session = accept.session
+        if accept.reject:
+            # Closed after the same hold as a poll refused mid-upgrade, so the client sees
+            # the replies of its first WebSocket before this one closes.
+            self.later(UPGRADE_POLL_HOLD, ws.close)
+            return
+        with self.lock:
+            if session.closed:
+                ws.close()
+            else:
+                if accept.probe:
+                    session.probe_ws = ws
+                else:
+                    session.ws = ws
+                self.engine._mark(session)
+                self.flush()
+        self._after()
+
+    def ws_message(self, session: Session, ws: WebSocketHandle, data: str | bytes) -> None:
+        with self.lock:
+            replies = self.engine.receive_ws(session, ws, data, self.now())
+            if replies:
+                ws.send_packets(replies)
+            self.flush()
+        self._after()
+
+    def ws_closed(self, session: Session, ws: WebSocketHandle) -> None:
+        with self.lock:
+            self.engine.ws_closed(session, ws)
+            self.flush()
+        self._after()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn`` (a core operation) under the lock, then write what it produced."""
+        with self.lock:
+            result = fn(*args)
+            self.flush()
+        self._after()
+        return result
+
+    # -------------------------------------------------------------- output
+
+    def flush(self) -> None:
+        """Run pending handlers, write every dirty session's output, re-arm the timer.
+        Call with the lock held."""
+        if self._flushing:
+            return  # the outer flush loop picks the new work up
+        self._flushing = True
+        engine = self.engine
+        try:
+            while True:
+                self.dispatch()
+                dirty = engine.take_dirty()
+                if not dirty:
+                    break
+                for session in dirty:
+                    self._write(session)
+        finally:
+            self._flushing = False
+        deadline = engine.next_deadline()
+        if deadline is not None:
+            self._arm(deadline)
+
+    def _write(self, session: Session) -> None:
+        engine = self.engine
+        waiter = session.poll_waiter
+        if waiter is not None and engine.poll_ready(session):
+            session.poll_waiter = None
+            waiter(engine.poll_response(session))
+        ws = session.ws
+        if ws is not None:
+            packets = engine.take_ws_output(session)
+            if packets:
+                ws.send_packets(packets)
+            if session.closed:
+                session.ws = None
+                ws.close()
+        if session.stale_ws is not None:
+            stale, session.stale_ws = session.stale_ws, None
+            stale.close()
+        if session.closed and session.probe_ws is not None:
+            probe, session.probe_ws = session.probe_ws, None
+            probe.close()
+
+    def on_timer(self) -> None:
+        with self.lock:
+            self.engine.handle_timer(self.now())
+            self.flush()
+        self._after()
+
+
+class AsyncDriver(Driver):
+    """The asyncio runtime: ONE ``call_at`` handle for the core's next deadline."""
+
+    def __init__(self, engine: EngineCore, dispatch: Callable[[], None]) -> None:
+        super().__init__(engine, dispatch)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    def now(self) -> float:
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.get_running_loop()
+        return loop.time()
+
+    def _arm(self, deadline: float) -> None:
+        if self.loop is None:
+            return
+        if self._timer_at is not None and self._timer_at <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.on_timer()
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        self.now()
+        assert self.loop is not None
+        self.loop.call_later(delay, fn)
+
+
+class ThreadDriver(Driver):
+    """The threading runtime: a lock around the core and ONE timer thread."""
+
+    def __init__(self, engine: EngineCore, dispatch: Callable[[], None]) -> None:
+        super().__init__(engine, dispatch)
+        self.lock = threading.RLock()
+        self._wakeup = threading.Condition(self.lock)
+        self._timer_thread: threading.Thread | None = None
+        self._armed_at: float | None = None
+        self._stopped = False
+        #: handles with queued output, drained after the lock is released
+        self._pending: dict[Any, None] = {}
+        self._delayed: list[tuple[float, Callable[[], None]]] = []
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def _arm(self, deadline: float) -> None:
+        if self._armed_at is not None and self._armed_at <= deadline:
+            return
+        self._armed_at = deadline
+        if self._timer_thread is None:
+            self._timer_thread = threading.Thread(
+                target=self._timer_loop, name="socketwire-timer", daemon=True
+            )
+            self._timer_thread.start()
+        else:
+            self._wakeup.notify()
+
+    def _timer_loop(self) -> None:
+        engine = self.engine
+        while True:
+            with self.lock:
+                while True:
+                    if self._stopped:
+                        return
+                    deadline = engine.next_deadline()
+                    if self._delayed:
+                        first = min(when for when, _ in self._delayed)
+                        deadline = first if deadline is None else min(deadline, first)
+                    self._armed_at = deadline
+                    now = time.monotonic()
+                    if deadline is not None and deadline <= now:
+                        break
+                    self._wakeup.wait(None if deadline is None else deadline - now)
+                now = time.monotonic()
+                due = [fn for when, fn in self._delayed if when <= now]
+                self._delayed = [(w, fn) for w, fn in self._delayed if w > now]
+                engine.handle_timer(now)
+                self.flush()
+            for fn in due:
+                fn()
+            self._after()
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        with self.lock:
+            self._delayed.append((time.monotonic() + delay, fn))
+            self._arm(time.monotonic() + delay)
+
+    def queue_drain(self, handle: Any) -> None:
+        """A handle queued output under the lock; drain it once the lock is released."""
+        self._pending[handle] = None
+
+    def _after(self) -> None:
+        if not self._pending:
+            return
+        with self.lock:
+            pending, self._pending = self._pending, {}
+        for handle in pending:
+            handle.drain()
+
+    def stop(self) -> None:
+        with self.lock:
+            self._stopped = True
+            self._wakeup.notify()

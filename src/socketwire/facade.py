@@ -1,0 +1,258 @@
+"""What ``Server`` and ``AsyncServer`` share: every operation and every dispatch decision.
+
+The two public classes only add the few lines that differ: ``async def`` or ``def`` around
+these methods, and how a handler is *run* (awaited as a task, or called on a worker thread).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import base
+from .driver import Driver
+from .engineio.core import DisconnectReason
+from .exceptions import BadNamespaceError, DisconnectedError
+from .socketio.core import (
+    AckReceived,
+    ConnectRequest,
+    Disconnected,
+    EventReceived,
+    Socket,
+    SocketIOCore,
+)
+
+__all__ = ["ServerFacade"]
+
+Done = Callable[[Any, BaseException | None], None]
+
+
+class ServerFacade(base.HandlerRegistry):
+    driver: Driver
+
+    def __init__(
+        self,
+        logger: bool | logging.Logger,
+        async_handlers: bool,
+        always_connect: bool,
+        namespaces: Iterable[str] | str | None,
+        connect_timeout: float,
+        max_attachments: int,
+        engineio_logger: bool | logging.Logger,
+        kwargs: dict[str, Any],
+    ) -> None:
+        super().__init__(namespaces)
+        self.logger = base.make_logger(logger, logging.ERROR)
+        self.async_handlers = async_handlers
+        self.always_connect = always_connect
+        self.core = SocketIOCore(
+            namespace_allowed=self.namespace_allowed,
+            connect_timeout=connect_timeout,
+            max_attachments=max_attachments,
+            logger=self.logger,
+            engineio_logger=base.make_logger(engineio_logger, logging.ERROR),
+            **base.engine_options(kwargs),
+        )
+
+    # ------------------------------------------------------------------ operations
+
+    def _emit(
+        self,
+        event: str,
+        data: Any,
+        to: Any,
+        room: Any,
+        skip_sid: Any,
+        namespace: str | None,
+        callback: Callable[..., Any] | None,
+    ) -> int:
+        return int(
+            self.driver.run(
+                self.core.emit,
+                namespace or "/",
+                [event, *base.data_to_args(data)],
+                base.targets(to, room),
+                base.skips(skip_sid),
+                callback,
+            )
+        )
+
+    def _call_start(
+        self,
+        event: str,
+        data: Any,
+        to: str | None,
+        sid: str | None,
+        namespace: str | None,
+        callback: Callable[..., None],
+    ) -> Socket:
+        target = to or sid
+        if target is None:
+            raise ValueError("call() needs the sid of one client (to=)")
+        socket = self._socket(target, namespace)
+        self.driver.run(
+            self.core.emit,
+            socket.nsp,
+            [event, *base.data_to_args(data)],
+            [target],
+            None,
+            callback,
+        )
+        return socket
+
+    def _call_abandon(self, socket: Socket, callback: Callable[..., None]) -> None:
+        self.driver.run(self.core.forget_ack, socket, callback)
+
+    def _socket(self, sid: str, namespace: str | None) -> Socket:
+        socket = self.core.sockets.get(sid)
+        if socket is None:
+            raise DisconnectedError(f"unknown sid {sid}")
+        if namespace is not None and socket.nsp != namespace:
+            raise BadNamespaceError(f"{sid} is not connected to {namespace}")
+        return socket
+
+    def _enter_room(self, sid: str, room: str, namespace: str | None) -> None:
+        with self.driver.lock:
+            self.core.enter_room(self._socket(sid, namespace), room)
+
+    def _leave_room(self, sid: str, room: str, namespace: str | None) -> None:
+        with self.driver.lock:
+            self.core.leave_room(self._socket(sid, namespace), room)
+
+    def _close_room(self, room: str, namespace: str | None) -> None:
+        with self.driver.lock:
+            self.core.close_room(namespace or "/", room)
+
+    def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
+        """The rooms ``sid`` is in (its own sid room included)."""
+        with self.driver.lock:
+            socket = self.core.sockets.get(sid)
+            if socket is None or (namespace is not None and socket.nsp != namespace):
+                return []
+            return list(socket.rooms)
+
+    def _get_session(self, sid: str, namespace: str | None) -> dict[str, Any]:
+        return self._socket(sid, namespace).session
+
+    def _save_session(self, sid: str, session: dict[str, Any], namespace: str | None) -> None:
+        self._socket(sid, namespace).session = session
+
+    def _disconnect(self, sid: str, namespace: str | None) -> None:
+        with self.driver.lock:
+            socket = self.core.sockets.get(sid)
+            if socket is None or (namespace is not None and socket.nsp != namespace):
+                return
+            self.core.disconnect(socket)
+            self.driver.flush()
+        self.driver._after()
+
+    def _shutdown(self) -> None:
+        with self.driver.lock:
+            for socket in list(self.core.sockets.values()):
+                self.core.disconnect(socket)
+            for session in list(self.core.engine.sessions.values()):
+                self.core.engine.close(session, DisconnectReason.SERVER_DISCONNECT)
+            self.driver.flush()
+        self.driver._after()
+
+    def transport(self, sid: str, namespace: str | None = None) -> str:
+        """``'polling'`` or ``'websocket'``."""
+        return self._socket(sid, namespace).client.session.transport
+
+    def get_environ(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
+        """The WSGI-style environ of the request that opened ``sid``'s connection."""
+        return self._socket(sid, namespace).client.session.request.environ
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self) -> None:
+        core = self.core
+        while core.events:
+            for event in core.take_events():
+                if isinstance(event, EventReceived):
+                    self._on_event(event)
+                elif isinstance(event, AckReceived):
+                    self._run(event.socket, event.callback, event.args, None)
+                elif isinstance(event, ConnectRequest):
+                    self._on_connect(event)
+                elif isinstance(event, Disconnected):
+                    self._on_disconnect(event)
+
+    def _on_event(self, event: EventReceived) -> None:
+        socket = event.socket
+        fn, prefix = self.find_handler(socket.nsp, event.name)
+        if fn is None:
+            self.logger.info("no handler for event %r in %s", event.name, socket.nsp)
+            return
+        ack_id = event.ack_id
+        done = None
+        if ack_id is not None:
+
+            def done(result: Any, exc: BaseException | None) -> None:
+                if exc is None:
+                    self.driver.run(self.core.ack, socket, ack_id, base.ack_args(result))
+
+        self._run(socket, fn, [*prefix, socket.sid, *event.args], done, ordered=True)
+
+    def _on_connect(self, event: ConnectRequest) -> None:
+        socket = event.socket
+        if self.always_connect:
+            self.core.accept(socket)
+        fn, prefix = self.find_handler(socket.nsp, "connect")
+        if fn is None:
+            self.core.accept(socket)
+            return
+
+        def done(result: Any, exc: BaseException | None) -> None:
+            error = base.refusal(exc, result)
+            if error is None:
+                self.driver.run(self.core.accept, socket)
+            elif self.always_connect:
+                self.driver.run(lambda: self.core.disconnect(socket, silent=True))
+            else:
+                self.driver.run(self.core.refuse, socket, error)
+
+        self._run(
+            socket,
+            fn,
+            self.connect_args(fn, prefix, socket, event.auth),
+            done,
+            ordered=True,
+            expected=(base.ConnectionRefusedError,),
+        )
+
+    def _on_disconnect(self, event: Disconnected) -> None:
+        socket = event.socket
+        fn, prefix = self.find_handler(socket.nsp, "disconnect")
+        if fn is not None:
+            self._run(
+                socket,
+                fn,
+                self.disconnect_args(fn, prefix, socket, event.reason),
+                None,
+                ordered=True,
+            )
+        self._abandon_calls(socket)
+
+    def _handler_failed(self, fn: Callable[..., Any], exc: BaseException) -> None:
+        self.logger.error("error in handler %s", getattr(fn, "__name__", fn), exc_info=exc)
+
+    # ------------------------------------------------------------------ runtime hooks
+
+    def _run(
+        self,
+        socket: Socket,
+        fn: Callable[..., Any],
+        args: list[Any],
+        done: Done | None,
+        ordered: bool = False,
+        expected: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """Run handler ``fn``; ``done(result, exc)`` gets the outcome. Called with the
+        driver's lock held: must not block."""
+        raise NotImplementedError
+
+    def _abandon_calls(self, socket: Socket) -> None:
+        """``call()``s waiting on ``socket`` fail with DisconnectedError."""
+        raise NotImplementedError
