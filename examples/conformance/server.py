@@ -1,8 +1,11 @@
 """The server contract of the upstream Engine.IO / Socket.IO protocol test suites
 (../shared/conformance/README.md, "Server contract"), on socketwire.
 
-    python examples/conformance/server.py --mode native   # socketwire's own server
-    python examples/conformance/server.py --mode asgi     # the ASGIApp under uvicorn
+    python examples/conformance/server.py --mode native       # AsyncServer, native server
+    python examples/conformance/server.py --mode asgi         # AsyncServer, ASGIApp, uvicorn
+    python examples/conformance/server.py --mode native-sync  # Server (threads), native server
+    python examples/conformance/server.py --mode wsgi         # Server, WSGIApp, gunicorn gthread
+    python examples/conformance/server.py --mode werkzeug     # Server, WSGIApp, Werkzeug
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -12,67 +15,128 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from typing import Any
 
 import socketwire
 
-COMMON = dict(
+COMMON: dict[str, Any] = dict(
     ping_interval=0.3,
     ping_timeout=0.2,
     max_http_buffer_size=1_000_000,
     cors_allowed_origins="*",
 )
 
-eio = socketwire.AsyncEngineServer(**COMMON)
+
+def async_app() -> socketwire.ASGIApp:
+    eio = socketwire.AsyncEngineServer(**COMMON)
+    sio = socketwire.AsyncServer(connect_timeout=1.0, **COMMON)
+
+    @eio.on("message")
+    async def echo(sid: str, data: str | bytes) -> None:
+        await eio.send(sid, data)
+
+    @sio.on("connect")
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        await sio.emit("auth", auth if auth is not None else {}, to=sid)
+
+    @sio.on("message")
+    async def message(sid: str, *args: object) -> None:
+        await sio.emit("message-back", args, to=sid)
+
+    @sio.on("message-with-ack")
+    async def message_with_ack(sid: str, *args: object) -> tuple[object, ...]:
+        return args
+
+    @sio.on("connect", namespace="/custom")
+    async def custom_connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        await sio.emit("auth", auth if auth is not None else {}, to=sid, namespace="/custom")
+
+    return socketwire.ASGIApp(
+        sio, other_asgi_app=socketwire.ASGIApp(eio, engineio_path="engine.io")
+    )
 
 
-@eio.on("message")
-async def echo(sid: str, data: str | bytes) -> None:
-    await eio.send(sid, data)
+def sync_app() -> socketwire.WSGIApp:
+    eio = socketwire.EngineServer(**COMMON)
+    sio = socketwire.Server(connect_timeout=1.0, **COMMON)
 
+    @eio.on("message")
+    def echo(sid: str, data: str | bytes) -> None:
+        eio.send(sid, data)
 
-sio = socketwire.AsyncServer(connect_timeout=1.0, **COMMON)
+    @sio.on("connect")
+    def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        sio.emit("auth", auth if auth is not None else {}, to=sid)
 
+    @sio.on("message")
+    def message(sid: str, *args: object) -> None:
+        sio.emit("message-back", args, to=sid)
 
-@sio.on("connect")
-async def connect(sid: str, environ: dict, auth: dict | None) -> None:
-    await sio.emit("auth", auth if auth is not None else {}, to=sid)
+    @sio.on("message-with-ack")
+    def message_with_ack(sid: str, *args: object) -> tuple[object, ...]:
+        return args
 
+    @sio.on("connect", namespace="/custom")
+    def custom_connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        sio.emit("auth", auth if auth is not None else {}, to=sid, namespace="/custom")
 
-@sio.on("message")
-async def message(sid: str, *args: object) -> None:
-    await sio.emit("message-back", args, to=sid)
-
-
-@sio.on("message-with-ack")
-async def message_with_ack(sid: str, *args: object) -> tuple[object, ...]:
-    return args
-
-
-@sio.on("connect", namespace="/custom")
-async def custom_connect(sid: str, environ: dict, auth: dict | None) -> None:
-    await sio.emit("auth", auth if auth is not None else {}, to=sid, namespace="/custom")
-
-
-app = socketwire.ASGIApp(sio, other_asgi_app=socketwire.ASGIApp(eio, engineio_path="engine.io"))
+    return socketwire.WSGIApp(sio, wsgi_app=socketwire.WSGIApp(eio, engineio_path="engine.io"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["native", "asgi"], default="native")
+    parser.add_argument(
+        "--mode", choices=["native", "asgi", "native-sync", "wsgi", "werkzeug"], default="native"
+    )
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
     if args.mode == "native":
-        socketwire.run(app, "127.0.0.1", args.port, log_level="warning")
-    else:
+        socketwire.run(async_app(), "127.0.0.1", args.port, log_level="warning")
+    elif args.mode == "asgi":
         import uvicorn
 
         uvicorn.run(
-            app,
+            async_app(),
             host="127.0.0.1",
             port=args.port,
             log_level="warning",
             ws=os.environ.get("UVICORN_WS", "auto"),
         )
+    elif args.mode == "native-sync":
+        socketwire.run(sync_app(), "127.0.0.1", args.port, log_level="warning")
+    elif args.mode == "werkzeug":
+        from werkzeug.serving import run_simple
+
+        run_simple("127.0.0.1", args.port, sync_app(), threaded=True)
+    else:  # gunicorn, gthread workers
+        here = os.path.dirname(os.path.abspath(__file__))
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--chdir",
+                here,
+                "-k",
+                "gthread",
+                "--threads",
+                "100",
+                "-w",
+                "1",
+                "-b",
+                f"127.0.0.1:{args.port}",
+                "--log-level",
+                "warning",
+                "server:wsgi_app()",
+            ],
+        )
+
+
+def wsgi_app() -> socketwire.WSGIApp:
+    """For gunicorn: ``gunicorn 'server:wsgi_app()'``."""
+    return sync_app()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
 """socketwire: a fast Socket.IO v5 / Engine.IO v4 server for Python.
 
 asyncio applications use :class:`AsyncServer` (python-socketio's API) served by the native
-server (:func:`run`) or any ASGI server (:class:`ASGIApp`).
+server (:func:`run`) or any ASGI server (:class:`ASGIApp`); threaded ones use :class:`Server`
+served by the native server or a threaded WSGI server (:class:`WSGIApp`).
 """
 
 from __future__ import annotations
 
-from .aio.engine import AsyncEngineServer
-from .aio.namespace import AsyncNamespace
 from .aio.server import AsyncServer
+from .engine_server import AsyncEngineServer, EngineServer
 from .engineio.core import DisconnectReason
 from .exceptions import (
     BadNamespaceError,
@@ -19,8 +19,11 @@ from .exceptions import (
     SocketwireError,
     TimeoutError,
 )
+from .namespace import AsyncNamespace, Namespace
+from .server import Server
 from .transports.asgi import ASGIApp
 from .transports.native import create_server, run, serve
+from .transports.wsgi import WSGIApp
 
 __version__ = "0.1.0"
 
@@ -33,10 +36,14 @@ __all__ = [
     "ConnectionRefusedError",
     "DisconnectReason",
     "DisconnectedError",
+    "EngineServer",
     "HTTPError",
+    "Namespace",
     "ProtocolError",
+    "Server",
     "SocketwireError",
     "TimeoutError",
+    "WSGIApp",
     "create_server",
     "run",
     "serve",

@@ -193,7 +193,7 @@ class ServerFacade(base.HandlerRegistry):
                 if exc is None:
                     self.driver.run(self.core.ack, socket, ack_id, base.ack_args(result))
 
-        self._run(socket, fn, [*prefix, socket.sid, *event.args], done, ordered=True)
+        self._run(socket, fn, [*prefix, socket.sid, *event.args], done, kind="event")
 
     def _on_connect(self, event: ConnectRequest) -> None:
         socket = event.socket
@@ -218,22 +218,28 @@ class ServerFacade(base.HandlerRegistry):
             fn,
             self.connect_args(fn, prefix, socket, event.auth),
             done,
-            ordered=True,
+            kind="lifecycle",
             expected=(base.ConnectionRefusedError,),
         )
 
     def _on_disconnect(self, event: Disconnected) -> None:
         socket = event.socket
-        fn, prefix = self.find_handler(socket.nsp, "disconnect")
-        if fn is not None:
-            self._run(
-                socket,
-                fn,
-                self.disconnect_args(fn, prefix, socket, event.reason),
-                None,
-                ordered=True,
-            )
         self._abandon_calls(socket)
+        fn, prefix = self.find_handler(socket.nsp, "disconnect")
+        if fn is None:
+            self.core.forget(socket)
+            return
+
+        def done(result: Any, exc: BaseException | None) -> None:
+            self.driver.run(self.core.forget, socket)
+
+        self._run(
+            socket,
+            fn,
+            self.disconnect_args(fn, prefix, socket, event.reason),
+            done,
+            kind="lifecycle",
+        )
 
     def _handler_failed(self, fn: Callable[..., Any], exc: BaseException) -> None:
         self.logger.error("error in handler %s", getattr(fn, "__name__", fn), exc_info=exc)
@@ -246,11 +252,13 @@ class ServerFacade(base.HandlerRegistry):
         fn: Callable[..., Any],
         args: list[Any],
         done: Done | None,
-        ordered: bool = False,
+        kind: str = "ack",
         expected: tuple[type[BaseException], ...] = (),
     ) -> None:
-        """Run handler ``fn``; ``done(result, exc)`` gets the outcome. Called with the
-        driver's lock held: must not block."""
+        """Run handler ``fn``; ``done(result, exc)`` gets the outcome. ``kind`` is "ack"
+        (an ack callback: no ordering), "event" (in order per client when
+        ``async_handlers`` is False) or "lifecycle" (connect/disconnect: always in order
+        per client). Called with the driver's lock held: must not block."""
         raise NotImplementedError
 
     def _abandon_calls(self, socket: Socket) -> None:

@@ -303,3 +303,29 @@ async def test_unknown_namespace_refused() -> None:
 
 
 Handler = Callable[..., Awaitable[Any]]
+
+
+async def test_disconnect_handler_sees_session_and_rooms() -> None:
+    sio = socketwire.AsyncServer()
+    seen: asyncio.Queue[Any] = asyncio.Queue()
+
+    @sio.event
+    async def connect(sid: str, environ: Any) -> None:
+        await sio.save_session(sid, {"name": "ann"})
+        await sio.enter_room(sid, "den")
+
+    @sio.event
+    async def disconnect(sid: str, reason: str) -> None:
+        session = await sio.get_session(sid)
+        rooms = sorted(sio.rooms(sid))
+        await sio.leave_room(sid, "den")
+        seen.put_nowait((session, rooms, reason))
+
+    async with running(sio) as url:
+        async with client(url) as c:
+            sid = c.get_sid()
+        session, rooms, reason = await get(seen)
+    assert session == {"name": "ann"}
+    assert rooms == sorted([sid, "den"])
+    assert reason == "client disconnect"
+    assert sio.rooms(sid) == []

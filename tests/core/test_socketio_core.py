@@ -244,3 +244,22 @@ def test_event_for_unconnected_namespace_is_ignored() -> None:
     connect(core, session)
     feed(core, session, '42/chat,["x"]')
     assert core.take_events() == [] and not session.closed
+
+
+def test_disconnected_socket_stays_reachable_until_forgotten() -> None:
+    core = make()
+    session = open_client(core)
+    socket = connect(core, session)
+    core.enter_room(socket, "den")
+    socket.session["name"] = "ann"
+    feed(core, session, "41")
+    (event,) = core.take_events()
+    assert isinstance(event, Disconnected)
+    # the disconnect handler can still read the session and the rooms
+    assert core.sockets[socket.sid] is socket and "den" in socket.rooms
+    # ... but nothing more is sent to it
+    assert core.emit("/", ["x"], ["den"]) == 0
+    core.leave_room(socket, "den")
+    core.forget(socket)
+    assert socket.sid not in core.sockets
+    assert core.adapter.select("/", None) == []

@@ -182,7 +182,7 @@ class AsyncServer(ServerFacade):
         fn: Callable[..., Any],
         args: list[Any],
         done: Done | None,
-        ordered: bool = False,
+        kind: str = "ack",
         expected: tuple[type[BaseException], ...] = (),
     ) -> None:
         """Call ``fn``; a coroutine is run as a task. Exceptions are logged (except
@@ -199,7 +199,7 @@ class AsyncServer(ServerFacade):
             if done is not None:
                 done(result, None)
             return
-        if ordered and not self.async_handlers:
+        if kind != "ack" and not self.async_handlers:
             previous = self._chains.get(socket.sid)
             task = asyncio.ensure_future(self._after(previous, result))
             self._chains[socket.sid] = task

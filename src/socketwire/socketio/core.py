@@ -13,7 +13,9 @@ Theory of operation
 * :class:`EventReceived`: run the handler; if ``ack_id`` is set, answer with :meth:`ack`.
 * :class:`AckReceived`: the client acknowledged an emit; ``callback`` is what the runtime
   stored with :meth:`emit`.
-* :class:`Disconnected`: a socket left (client, server, transport); run ``disconnect``.
+* :class:`Disconnected`: a socket left (client, server, transport); run ``disconnect``,
+  then call :meth:`SocketIOCore.forget`. Until then the sid, its session and its rooms can
+  still be read and changed, but nothing is sent to it.
 
 Output goes through the Engine.IO core (``engine.take_dirty()``). Broadcasts are encoded once
 and the same :class:`OutPacket` objects are queued for every recipient.
@@ -327,10 +329,18 @@ class SocketIOCore:
         client = socket.client
         if client.sockets.get(socket.nsp) is socket:
             del client.sockets[socket.nsp]
-        self.sockets.pop(socket.sid, None)
-        self.adapter.remove(socket)
         if reason is not None and was_connected:
+            # Its sid, session and rooms stay reachable until the runtime has run the
+            # ``disconnect`` handler and calls :meth:`forget` (python-socketio does the same).
             self.events.append(Disconnected(socket, reason))
+        else:
+            self.forget(socket)
+
+    def forget(self, socket: Socket) -> None:
+        """Drop a disconnected socket for good: its sid, session and room memberships."""
+        if self.sockets.get(socket.sid) is socket:
+            del self.sockets[socket.sid]
+        self.adapter.remove(socket)
 
     # ------------------------------------------------------------ output
 

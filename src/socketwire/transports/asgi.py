@@ -25,12 +25,14 @@ Send = Callable[[Message], Awaitable[None]]
 __all__ = ["ASGIApp"]
 
 
-class ASGIApp:
+class ASGIApp(routing.Mount):
     """An ASGI application around ``socketio_server`` (an ``AsyncServer`` or
     ``AsyncEngineServer``), python-socketio's ``ASGIApp`` signature.
 
     ``static_files`` maps URL paths to files or directories; ``other_asgi_app`` gets every
     other request; ``on_startup``/``on_shutdown`` run with the ASGI lifespan."""
+
+    kind = "asgi"
 
     def __init__(
         self,
@@ -42,26 +44,15 @@ class ASGIApp:
         on_shutdown: Callable[[], Any] | None = None,
         engineio_path: str | None = None,
     ) -> None:
-        self.server = socketio_server
-        self.other_asgi_app = other_asgi_app
-        self.static_files = static_files or {}
-        self.path = routing.mount_path(engineio_path or socketio_path)
+        super().__init__(
+            socketio_server, other_asgi_app, static_files, engineio_path or socketio_path
+        )
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
 
-    def route(self, path: str) -> Any:
-        """The server mounted at ``path`` (this app's or a wrapped ``ASGIApp``'s), or None."""
-        if path.startswith(self.path) or path + "/" == self.path:
-            return self.server
-        if isinstance(self.other_asgi_app, ASGIApp):
-            return self.other_asgi_app.route(path)
-        return None
-
-    def static(self, path: str) -> routing.StaticFile | None:
-        found = routing.resolve_static(self.static_files, path)
-        if found is None and isinstance(self.other_asgi_app, ASGIApp):
-            return self.other_asgi_app.static(path)
-        return found
+    @property
+    def other_asgi_app(self) -> Any:
+        return self.other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import ssl as ssl_module
+import sys
+import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -23,7 +26,9 @@ from .. import ws
 from ..engineio.core import PollWait, Response, Session, WebSocketAccept
 from ..engineio.packet import OutPacket
 from . import routing
+from ..driver import ThreadDriver
 from .asgi import ASGIApp
+from .wsgi import WSGIApp
 
 __all__ = ["HttpProtocol", "NativeServer", "create_server", "run", "serve"]
 
@@ -54,6 +59,9 @@ class HttpProtocol(asyncio.Protocol):
         "_driver",
         "_frames",
         "_headers",
+        "_loop",
+        "_loop_thread",
+        "_outq",
         "_parser",
         "_pending",
         "_poll",
@@ -66,7 +74,10 @@ class HttpProtocol(asyncio.Protocol):
     )
 
     def __init__(
-        self, app: ASGIApp, scheme: str = "http", registry: set[HttpProtocol] | None = None
+        self,
+        app: routing.Mount,
+        scheme: str = "http",
+        registry: set[HttpProtocol] | None = None,
     ) -> None:
         self.app = app
         self._registry = registry if registry is not None else set()
@@ -84,11 +95,17 @@ class HttpProtocol(asyncio.Protocol):
         self._session: Session | None = None
         self._closed = False
         self._driver: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        #: output handed over by other threads (threaded servers), in order; None = close
+        self._outq: list[bytes | None] = []
 
     # ----------------------------------------------------------- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._registry.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -205,6 +222,11 @@ class HttpProtocol(asyncio.Protocol):
             driver = server.driver
 
             def respond(response: Response) -> None:
+                if threading.get_ident() != self._loop_thread:
+                    # a threaded server answers from its own threads
+                    assert self._loop is not None
+                    self._loop.call_soon_threadsafe(respond, response)
+                    return
                 self._poll = None
                 self._reply(response, keep_alive)
 
@@ -229,9 +251,14 @@ class HttpProtocol(asyncio.Protocol):
                     Response(200, [("Content-Type", static.content_type)], content), keep_alive
                 )
                 return
-        if self.app.other_asgi_app is not None:
+        fallback = self.app.fallback()
+        if fallback is not None:
             self._busy = True
-            task = asyncio.ensure_future(self._asgi(method, path, query, headers, body, keep_alive))
+            kind, other = fallback
+            runner = self._asgi if kind == "asgi" else self._wsgi
+            task = asyncio.ensure_future(
+                runner(other, method, path, query, headers, body, keep_alive)
+            )
             _background.add(task)
             task.add_done_callback(_background.discard)
             return
@@ -255,6 +282,7 @@ class HttpProtocol(asyncio.Protocol):
 
     async def _asgi(
         self,
+        other: Any,
         method: str,
         path: str,
         query: str,
@@ -305,12 +333,53 @@ class HttpProtocol(asyncio.Protocol):
                 chunks.append(message.get("body", b""))
 
         try:
-            await self.app.other_asgi_app(scope, receive, send)
+            await other(scope, receive, send)
         except Exception:
             logger.exception("error in the wrapped ASGI application")
             self._reply(Response(500, [], b"Internal Server Error"), False)
             return
         self._reply(Response(status, out_headers, b"".join(chunks)), keep_alive)
+
+    async def _wsgi(
+        self,
+        other: Any,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        keep_alive: bool,
+    ) -> None:
+        """Run the wrapped WSGI app (Flask, Django) for one request, in a worker thread."""
+        transport = self.transport
+        client = transport.get_extra_info("peername") if transport else None
+        server = transport.get_extra_info("sockname") if transport else None
+        environ = routing.wsgi_environ(
+            method,
+            path,
+            query,
+            headers,
+            tuple(client[:2]) if client else None,
+            tuple(server[:2]) if server else None,
+            self.scheme,
+            {
+                "wsgi.version": (1, 0),
+                "wsgi.input": io.BytesIO(body),
+                "wsgi.errors": sys.stderr,
+                "wsgi.multithread": True,
+                "wsgi.multiprocess": False,
+                "wsgi.run_once": False,
+                "CONTENT_LENGTH": str(len(body)),
+            },
+        )
+        try:
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(None, _call_wsgi, other, environ)
+        except Exception:
+            logger.exception("error in the wrapped WSGI application")
+            self._reply(Response(500, [], b"Internal Server Error"), False)
+            return
+        self._reply(response, keep_alive)
 
     # ----------------------------------------------------------- WebSocket
 
@@ -399,12 +468,35 @@ class HttpProtocol(asyncio.Protocol):
             return
         frame_for = ws.frame_for
         if len(packets) == 1:
-            transport.write(frame_for(packets[0]))
+            data = frame_for(packets[0])
         else:
-            transport.write(b"".join([frame_for(packet) for packet in packets]))
+            data = b"".join([frame_for(packet) for packet in packets])
+        if self._outq or threading.get_ident() != self._loop_thread:
+            self._hand_over(data)
+        else:
+            transport.write(data)
 
     def close(self) -> None:
-        self._ws_close(1000)
+        if self._outq or threading.get_ident() != self._loop_thread:
+            self._hand_over(None)
+        else:
+            self._ws_close(1000)
+
+    def _hand_over(self, item: bytes | None) -> None:
+        """Output from a thread other than the loop's (a threaded server): queued in order
+        and written by the loop."""
+        first = not self._outq
+        self._outq.append(item)
+        if first and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._write_handed_over)
+
+    def _write_handed_over(self) -> None:
+        items, self._outq = self._outq, []
+        for item in items:
+            if item is None:
+                self._ws_close(1000)
+            else:
+                self._write(item)
 
     def shutdown(self) -> None:
         """The server is stopping."""
@@ -418,12 +510,17 @@ class HttpProtocol(asyncio.Protocol):
 # ------------------------------------------------------------------ server entry points
 
 
-def _as_app(app: Any) -> ASGIApp:
-    if isinstance(app, ASGIApp):
+def _as_app(app: Any) -> routing.Mount:
+    """What to serve: an ``ASGIApp``/``WSGIApp`` as is; a bare server wrapped in the one
+    matching its runtime."""
+    if isinstance(app, routing.Mount):
         return app
-    if hasattr(app, "driver"):
+    driver = getattr(app, "driver", None)
+    if isinstance(driver, ThreadDriver):
+        return WSGIApp(app)
+    if driver is not None:
         return ASGIApp(app)
-    raise TypeError(f"cannot serve {app!r}: expected an AsyncServer or an ASGIApp")
+    raise TypeError(f"cannot serve {app!r}: expected a socketwire server, ASGIApp or WSGIApp")
 
 
 def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl_module.SSLContext | None:
@@ -432,6 +529,27 @@ def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl_module.SSLCon
     context = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certfile, keyfile)
     return context
+
+
+def _call_wsgi(app: Any, environ: dict[str, Any]) -> Response:
+    state: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        state["status"] = int(status.split(" ", 1)[0])
+        state["headers"] = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        for chunk in result:
+            if chunk:
+                chunks.append(chunk)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return Response(state.get("status", 500), state.get("headers", []), b"".join(chunks))
 
 
 class Connections(set["HttpProtocol"]):
@@ -499,7 +617,7 @@ async def create_server(
     sock: Any = None,
     reuse_port: bool = False,
 ) -> NativeServer:
-    """Start serving ``app`` (an ``AsyncServer``, ``AsyncEngineServer`` or ``ASGIApp``) on
+    """Start serving ``app`` (a socketwire server, ``ASGIApp`` or ``WSGIApp``) on
     the running loop."""
     asgi_app = _as_app(app)
     context = _ssl_context(ssl_certfile, ssl_keyfile)

@@ -12,7 +12,14 @@ from urllib.parse import parse_qsl, unquote
 
 from ..engineio.core import Request
 
-__all__ = ["StaticFile", "make_request", "mount_path", "parse_query", "resolve_static"]
+__all__ = [
+    "Mount",
+    "StaticFile",
+    "make_request",
+    "mount_path",
+    "parse_query",
+    "resolve_static",
+]
 
 
 def mount_path(path: str) -> str:
@@ -129,3 +136,47 @@ def resolve_static(static_files: Mapping[str, Any] | None, path: str) -> StaticF
         ):
             content_type += "; charset=utf-8"
     return StaticFile(target, content_type)
+
+
+class Mount:
+    """A server mounted at a path, with static files and another app for everything else:
+    what :class:`~socketwire.ASGIApp` and :class:`~socketwire.WSGIApp` have in common, and
+    what the native server serves. Mounts chain: ``other`` may itself be a Mount."""
+
+    #: "asgi" or "wsgi": how ``other`` is called
+    kind = "asgi"
+
+    def __init__(
+        self,
+        server: Any,
+        other: Any,
+        static_files: dict[str, Any] | None,
+        path: str,
+    ) -> None:
+        self.server = server
+        self.other = other
+        self.static_files = static_files or {}
+        self.path = mount_path(path)
+
+    def route(self, path: str) -> Any:
+        """The server mounted at ``path`` (this mount's or a chained one's), or None."""
+        if path.startswith(self.path) or path + "/" == self.path:
+            return self.server
+        if isinstance(self.other, Mount):
+            return self.other.route(path)
+        return None
+
+    def static(self, path: str) -> StaticFile | None:
+        found = resolve_static(self.static_files, path)
+        if found is None and isinstance(self.other, Mount):
+            return self.other.static(path)
+        return found
+
+    def fallback(self) -> tuple[str, Any] | None:
+        """The first non-mount app down the chain, with its kind."""
+        other = self.other
+        if isinstance(other, Mount):
+            return other.fallback()
+        if other is None:
+            return None
+        return self.kind, other

@@ -1,0 +1,241 @@
+"""``Server``: the Socket.IO server for threaded applications (python-socketio's ``Server``).
+
+Handlers are plain functions run on a pool of worker threads, so one that blocks holds up
+only its own client. A client's ``connect``, events and ``disconnect`` run one after another
+in arrival order when ``async_handlers`` is False; with the default True its events may run
+concurrently (as in python-socketio), but ``connect`` always finishes before anything else
+of that client runs and ``disconnect`` runs last.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import base
+from .driver import ThreadDriver
+from .exceptions import DisconnectedError, TimeoutError
+from .facade import Done, ServerFacade
+from .socketio.core import Socket
+
+__all__ = ["Server"]
+
+Job = tuple[Callable[..., Any], list[Any], "Done | None", tuple[type[BaseException], ...]]
+
+
+class _Call:
+    """A ``call()`` waiting for its acknowledgement."""
+
+    __slots__ = ("error", "event", "result")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Server(ServerFacade):
+    """A Socket.IO v5 server for threads: serve it with :class:`socketwire.WSGIApp` under a
+    threaded WSGI server (gunicorn ``-k gthread``, Werkzeug), or with ``socketwire.run``.
+
+    Options as :class:`socketwire.AsyncServer`, plus ``handler_threads`` (the size of the
+    worker pool, default 100)."""
+
+    def __init__(
+        self,
+        client_manager: Any = None,
+        logger: bool | logging.Logger = False,
+        async_handlers: bool = True,
+        always_connect: bool = False,
+        namespaces: Iterable[str] | str | None = None,
+        connect_timeout: float = 45,
+        max_attachments: int = 10,
+        engineio_logger: bool | logging.Logger = False,
+        handler_threads: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            logger,
+            async_handlers,
+            always_connect,
+            namespaces,
+            connect_timeout,
+            max_attachments,
+            engineio_logger,
+            kwargs,
+        )
+        self.driver: ThreadDriver = ThreadDriver(self.core.engine, self._dispatch)
+        self._pool = ThreadPoolExecutor(handler_threads, thread_name_prefix="socketwire")
+        #: per-client serial queues: sid -> jobs waiting, present while one is running
+        self._queues: dict[str, collections.deque[Job]] = {}
+        self._calls: dict[str, set[_Call]] = {}
+
+    # ------------------------------------------------------------------ emitting
+
+    def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """Emit ``event`` to one client (``to=sid``), a room, several, or every client of the
+        namespace; ``data`` as a tuple sends several arguments. ``callback`` is called with
+        each client's acknowledgement arguments. Safe from any thread."""
+        self._emit(event, data, to, room, skip_sid, namespace, callback)
+
+    def send(
+        self,
+        data: Any,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """Emit the ``message`` event."""
+        self._emit("message", data, to, room, skip_sid, namespace, callback)
+
+    def call(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | None = None,
+        sid: str | None = None,
+        namespace: str | None = None,
+        timeout: float | None = 60,
+        ignore_queue: bool = False,
+    ) -> Any:
+        """Emit to one client and wait for its acknowledgement; returns its argument (a
+        tuple for several). Raises :class:`socketwire.TimeoutError` after ``timeout``, and
+        :class:`socketwire.DisconnectedError` as soon as the client disconnects."""
+        waiter = _Call()
+
+        def callback(*args: Any) -> None:
+            waiter.result = base.callback_result(list(args))
+            waiter.event.set()
+
+        socket = self._call_start(event, data, to, sid, namespace, callback)
+        with self.driver.lock:
+            pending = self._calls.setdefault(socket.sid, set())
+            pending.add(waiter)
+        try:
+            if not waiter.event.wait(timeout):
+                self._call_abandon(socket, callback)
+                raise TimeoutError(f"no acknowledgement of {event!r} from {socket.sid}")
+            if waiter.error is not None:
+                raise waiter.error
+            return waiter.result
+        finally:
+            with self.driver.lock:
+                pending.discard(waiter)
+
+    def _abandon_calls(self, socket: Socket) -> None:
+        for waiter in self._calls.pop(socket.sid, ()):
+            waiter.error = DisconnectedError(f"{socket.sid} disconnected")
+            waiter.event.set()
+
+    # ------------------------------------------------------------------ rooms & clients
+
+    def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        self._enter_room(sid, room, namespace)
+
+    def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        self._leave_room(sid, room, namespace)
+
+    def close_room(self, room: str, namespace: str | None = None) -> None:
+        self._close_room(room, namespace)
+
+    def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
+        return self._get_session(sid, namespace)
+
+    def save_session(self, sid: str, session: dict[str, Any], namespace: str | None = None) -> None:
+        self._save_session(sid, session, namespace)
+
+    @contextlib.contextmanager
+    def session(self, sid: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
+        """``with sio.session(sid) as session:`` edits and saves the user session."""
+        data = self._get_session(sid, namespace)
+        yield data
+        self._save_session(sid, data, namespace)
+
+    def disconnect(
+        self, sid: str, namespace: str | None = None, ignore_queue: bool = False
+    ) -> None:
+        """Disconnect ``sid`` from its namespace; its ``disconnect`` handler runs with
+        reason ``'server disconnect'``."""
+        self._disconnect(sid, namespace)
+
+    def shutdown(self) -> None:
+        """Disconnect every client."""
+        self._shutdown()
+
+    # ------------------------------------------------------------------ tasks
+
+    def start_background_task(
+        self, target: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> threading.Thread:
+        """Run ``target`` in a daemon thread; returns the started thread."""
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+        thread.start()
+        return thread
+
+    def sleep(self, seconds: float = 0) -> None:
+        time.sleep(seconds)
+
+    # ------------------------------------------------------------------ handlers
+
+    def _run(
+        self,
+        socket: Socket,
+        fn: Callable[..., Any],
+        args: list[Any],
+        done: Done | None,
+        kind: str = "ack",
+        expected: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        job: Job = (fn, args, done, expected)
+        serial = kind == "lifecycle" or (kind == "event" and not self.async_handlers)
+        if not serial:
+            self._pool.submit(self._execute, job)
+            return
+        queue = self._queues.get(socket.sid)
+        if queue is not None:
+            queue.append(job)  # the client's running job picks it up
+            return
+        self._queues[socket.sid] = collections.deque()
+        self._pool.submit(self._drain, socket.sid, job)
+
+    def _drain(self, sid: str, job: Job) -> None:
+        while True:
+            self._execute(job)
+            with self.driver.lock:
+                queue = self._queues[sid]
+                if not queue:
+                    del self._queues[sid]
+                    return
+                job = queue.popleft()
+
+    def _execute(self, job: Job) -> None:
+        fn, args, done, expected = job
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            if not isinstance(exc, expected):
+                self._handler_failed(fn, exc)
+            if done is not None:
+                done(None, exc)
+            return
+        if done is not None:
+            done(result, None)

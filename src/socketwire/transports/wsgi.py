@@ -1,0 +1,253 @@
+"""``WSGIApp``: serve a threaded ``Server`` from a threaded WSGI server (gunicorn
+``-k gthread``, Werkzeug's development server), wrapping the user's WSGI app (Flask, Django).
+
+Long-polling requests are answered from the request thread (a parked poll waits on an
+event). WebSocket needs the raw socket, which those servers expose in the environ
+(``gunicorn.socket``, ``werkzeug.socket``): the handshake response goes out through the
+server's own ``start_response``, then the request thread reads frames until the socket
+closes. Output is queued by the core under its lock and written by whichever thread drains
+the socket next, under the socket's own write lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket as socket_module
+import threading
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from .. import ws
+from ..driver import ThreadDriver
+from ..engineio.core import Response, WebSocketAccept
+from ..engineio.packet import OutPacket
+from . import routing
+
+__all__ = ["WSGIApp"]
+
+StartResponse = Callable[..., Callable[[bytes], object]]
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_RAW_SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "socketwire.socket")
+
+
+class WSGIApp(routing.Mount):
+    """A WSGI application around a :class:`socketwire.Server` (python-socketio's
+    ``WSGIApp`` signature): Socket.IO at ``socketio_path``, ``static_files``, and every other
+    request to ``wsgi_app``."""
+
+    kind = "wsgi"
+
+    def __init__(
+        self,
+        socketio_app: Any,
+        wsgi_app: Any = None,
+        static_files: dict[str, Any] | None = None,
+        socketio_path: str = "socket.io",
+        engineio_path: str | None = None,
+    ) -> None:
+        super().__init__(socketio_app, wsgi_app, static_files, engineio_path or socketio_path)
+
+    @property
+    def wsgi_app(self) -> Any:
+        return self.other
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        server = self.route(path)
+        if server is not None:
+            headers = _headers(environ)
+            if headers.get("upgrade", "").lower() == "websocket":
+                return _websocket(server, environ, headers, start_response)
+            return _http(server, environ, headers, start_response)
+        static = self.static(path)
+        if static is not None and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            with open(static.path, "rb") as f:
+                body = f.read()
+            return _respond(
+                start_response, Response(200, [("Content-Type", static.content_type)], body)
+            )
+        fallback = self.fallback()
+        if fallback is not None:
+            return fallback[1](environ, start_response)  # type: ignore[no-any-return]
+        return _respond(
+            start_response, Response(404, [("Content-Type", "text/plain")], b"Not Found")
+        )
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    if environ.get("CONTENT_LENGTH"):
+        headers["content-length"] = environ["CONTENT_LENGTH"]
+    return headers
+
+
+def _request(environ: dict[str, Any], headers: dict[str, str]) -> Any:
+    return routing.make_request(
+        environ.get("REQUEST_METHOD", "GET"),
+        environ.get("QUERY_STRING", ""),
+        headers,
+        lambda: environ,
+        environ.get("wsgi.url_scheme", "http"),
+    )
+
+
+def _respond(start_response: StartResponse, response: Response) -> list[bytes]:
+    headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+    start_response(f"{response.status} {_REASONS.get(response.status, 'Unknown')}", headers)
+    return [response.body]
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """The request body, or None when it is over ``limit`` (checked before reading when the
+    length is declared, and while reading otherwise)."""
+    stream = environ.get("wsgi.input")
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    if length_text.isdigit():
+        length = int(length_text)
+        if length > limit:
+            return None
+        return stream.read(length) if stream is not None and length else b""
+    if stream is None or not environ.get("wsgi.input_terminated"):
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _http(
+    server: Any, environ: dict[str, Any], headers: dict[str, str], start_response: StartResponse
+) -> list[bytes]:
+    driver: ThreadDriver = server.driver
+    body = _read_body(environ, driver.engine.max_http_buffer_size)
+    if body is None:
+        return _respond(
+            start_response, Response(413, [("Content-Type", "text/plain")], b"Payload Too Large")
+        )
+    done = threading.Event()
+    answer: list[Response] = []
+
+    def respond(response: Response) -> None:
+        answer.append(response)
+        done.set()
+
+    driver.handle_http(_request(environ, headers), body, respond)
+    done.wait()  # a parked poll ends with data, a close, or the session's ping timeout
+    return _respond(start_response, answer[0])
+
+
+class _SyncWebSocket:
+    """The driver's handle on a WebSocket owned by a WSGI request thread."""
+
+    __slots__ = ("_closing", "_driver", "_frames", "_lock", "_sock", "closed")
+
+    def __init__(self, sock: Any, driver: ThreadDriver) -> None:
+        self._sock = sock
+        self._driver = driver
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._lock = threading.Lock()
+        self._closing = False
+        self.closed = False
+
+    # called under the driver's lock: queue only
+    def send_packets(self, packets: list[OutPacket]) -> None:
+        self._frames.extend(ws.frame_for(packet) for packet in packets)
+        self._driver.queue_drain(self)
+
+    def close(self) -> None:
+        self._closing = True
+        self._driver.queue_drain(self)
+
+    def send_now(self, frame: bytes) -> None:
+        self._frames.append(frame)
+        self.drain()
+
+    def drain(self) -> None:
+        with self._lock:
+            frames = self._frames
+            try:
+                while frames:
+                    self._sock.sendall(frames.popleft())
+                if self._closing and not self.closed:
+                    self.closed = True
+                    self._sock.sendall(ws.close_frame(1000))
+                    with contextlib.suppress(OSError):
+                        self._sock.shutdown(socket_module.SHUT_RDWR)
+            except OSError:
+                self.closed = True
+                frames.clear()
+
+
+def _websocket(
+    server: Any, environ: dict[str, Any], headers: dict[str, str], start_response: StartResponse
+) -> list[bytes]:
+    driver: ThreadDriver = server.driver
+    sock = next((environ[key] for key in _RAW_SOCKET_KEYS if key in environ), None)
+    problem = ws.handshake_error(headers)
+    if sock is None:
+        problem = "this WSGI server does not expose its socket for WebSocket"
+    if problem is not None or sock is None:
+        return _respond(
+            start_response,
+            Response(400, [("Content-Type", "text/plain")], (problem or "").encode()),
+        )
+    refused: list[Response] = []
+    result = driver.handle_http(_request(environ, headers), b"", refused.append)
+    if not isinstance(result, WebSocketAccept):
+        response = refused[0] if refused else Response(400, [], b"Bad Request")
+        return _respond(start_response, response)
+    write = start_response(
+        "101 Switching Protocols",
+        [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", ws.accept_key(headers["sec-websocket-key"])),
+            *result.headers,
+        ],
+    )
+    write(b"")  # sends the handshake response; the socket is ours from here on
+    handle = _SyncWebSocket(sock, driver)
+    session = result.session
+    driver.ws_attached(result, handle)
+    parser = ws.FrameParser(driver.engine.max_http_buffer_size)
+    try:
+        while not handle.closed:
+            try:
+                data = sock.recv(65536)
+            except (OSError, ValueError):
+                break
+            if not data:
+                break
+            try:
+                messages = parser.feed(data)
+            except ws.WebSocketError as exc:
+                handle._closing = True
+                handle.send_now(ws.close_frame(exc.code))
+                break
+            for opcode, payload in messages:
+                if opcode == ws.TEXT or opcode == ws.BINARY:
+                    driver.ws_message(session, handle, payload)
+                elif opcode == ws.PING:
+                    handle.send_now(ws.encode_frame(ws.PONG, payload))  # type: ignore[arg-type]
+                elif opcode == ws.CLOSE:
+                    handle.close()
+                    handle.drain()
+                    break
+    finally:
+        driver.ws_closed(session, handle)
+        handle.close()
+        handle.drain()
+    return []
