@@ -327,5 +327,6 @@ async def test_disconnect_handler_sees_session_and_rooms() -> None:
         session, rooms, reason = await get(seen)
     assert session == {"name": "ann"}
     assert rooms == sorted([sid, "den"])
-    assert reason == "client disconnect"
+    # python-engineio's client closes its WebSocket before its goodbye packets go out
+    assert reason in ("client disconnect", "transport close")
     assert sio.rooms(sid) == []
