@@ -6,6 +6,8 @@
     python examples/conformance/server.py --mode native-sync  # Server (threads), native server
     python examples/conformance/server.py --mode wsgi         # Server, WSGIApp, gunicorn gthread
     python examples/conformance/server.py --mode werkzeug     # Server, WSGIApp, Werkzeug
+    python examples/conformance/server.py --mode gevent       # Server, WSGIApp, gevent.pywsgi
+    python examples/conformance/server.py --mode gunicorn-gevent  # ... gunicorn -k gevent
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -87,7 +89,9 @@ def sync_app() -> socketwire.WSGIApp:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--mode", choices=["native", "asgi", "native-sync", "wsgi", "werkzeug"], default="native"
+        "--mode",
+        choices=["native", "asgi", "native-sync", "wsgi", "werkzeug", "gevent", "gunicorn-gevent"],
+        default="native",
     )
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
@@ -140,4 +144,8 @@ def wsgi_app() -> socketwire.WSGIApp:
 
 
 if __name__ == "__main__":
+    if "gevent" in sys.argv:
+        from gevent import monkey
+
+        monkey.patch_all()
     main()

@@ -40,12 +40,39 @@ class _Call:
         self.error: BaseException | None = None
 
 
+ASYNC_MODES = (None, "threading", "gevent", "gevent_uwsgi")
+
+
+def check_async_mode(async_mode: str | None) -> None:
+    """python-socketio's ``async_mode``: threads, or gevent after monkey patching (the
+    server's locks, timer and worker pool are threading objects that gevent then turns
+    into greenlets). eventlet is not supported: its maintainers have deprecated it."""
+    if async_mode not in ASYNC_MODES:
+        if async_mode == "eventlet":
+            raise ValueError(
+                "async_mode='eventlet' is not supported: eventlet is deprecated by its "
+                "maintainers; use 'threading' (the default) or 'gevent'"
+            )
+        raise ValueError(f"unknown async_mode {async_mode!r}; use one of {ASYNC_MODES[1:]}")
+    if async_mode in ("gevent", "gevent_uwsgi"):
+        try:
+            from gevent import monkey
+        except ImportError:
+            raise ValueError("async_mode='gevent' needs the gevent package") from None
+        if not monkey.is_module_patched("threading"):
+            raise RuntimeError(
+                "async_mode='gevent' needs gevent.monkey.patch_all() at the start of the "
+                "program (gunicorn's gevent worker does it for you)"
+            )
+
+
 class Server(ServerFacade):
     """A Socket.IO v5 server for threads: serve it with :class:`socketwire.WSGIApp` under a
     threaded WSGI server (gunicorn ``-k gthread``, Werkzeug), or with ``socketwire.run``.
 
     Options as :class:`socketwire.AsyncServer`, plus ``handler_threads`` (the size of the
-    worker pool, default 100)."""
+    worker pool, default 100) and ``async_mode`` (``'threading'``, the default, or
+    ``'gevent'``: see :func:`check_async_mode`)."""
 
     def __init__(
         self,
@@ -58,8 +85,10 @@ class Server(ServerFacade):
         max_attachments: int = 10,
         engineio_logger: bool | logging.Logger = False,
         handler_threads: int = 100,
+        async_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
+        check_async_mode(async_mode)
         super().__init__(
             logger,
             async_handlers,

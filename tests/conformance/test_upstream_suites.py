@@ -49,7 +49,9 @@ def harness() -> Path:
     return HARNESS
 
 
-@pytest.mark.parametrize("mode", ["native", "asgi", "native-sync", "wsgi", "werkzeug"])
+@pytest.mark.parametrize(
+    "mode", ["native", "asgi", "native-sync", "wsgi", "werkzeug", "gevent", "gunicorn-gevent"]
+)
 def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:
     # --retries 1: the suites are timing-based (300 ms heartbeats) and the machine is shared
     # with the rest of the test run; the harness README recommends it for CI.

@@ -23,10 +23,10 @@ from typing import Any
 import httptools
 
 from .. import ws
+from ..driver import ThreadDriver
 from ..engineio.core import PollWait, Response, Session, WebSocketAccept
 from ..engineio.packet import OutPacket
 from . import routing
-from ..driver import ThreadDriver
 from .asgi import ASGIApp
 from .wsgi import WSGIApp
 

@@ -29,7 +29,7 @@ __all__ = ["WSGIApp"]
 
 StartResponse = Callable[..., Callable[[bytes], object]]
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
-_RAW_SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "socketwire.socket")
+_RAW_SOCKET_KEYS = ("gunicorn.socket", "gunicorn.sock", "werkzeug.socket", "socketwire.socket")
 
 
 class WSGIApp(routing.Mount):
