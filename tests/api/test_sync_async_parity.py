@@ -1,0 +1,66 @@
+"""``Server`` and ``AsyncServer`` offer the same public API: the same names, and for each
+method the same parameters (names, kinds, defaults). Only ``async`` differs, where the
+operation is a coroutine in python-socketio's AsyncServer."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import socketwire
+
+# what is awaited on AsyncServer (python-socketio's AsyncServer makes these coroutines)
+COROUTINES = {
+    "emit",
+    "send",
+    "call",
+    "enter_room",
+    "leave_room",
+    "close_room",
+    "get_session",
+    "save_session",
+    "disconnect",
+    "shutdown",
+    "sleep",
+}
+
+
+def public(cls: type) -> dict[str, object]:
+    return {name: getattr(cls, name) for name in dir(cls) if not name.startswith("_")}
+
+
+def test_same_public_names() -> None:
+    assert set(public(socketwire.Server)) == set(public(socketwire.AsyncServer))
+
+
+@pytest.mark.parametrize("name", sorted(public(socketwire.AsyncServer)))
+def test_same_signature(name: str) -> None:
+    sync = getattr(socketwire.Server, name)
+    async_ = getattr(socketwire.AsyncServer, name)
+    if not callable(sync):
+        return
+    sync_params = inspect.signature(sync).parameters
+    async_params = inspect.signature(async_).parameters
+    assert [(p.name, p.kind, p.default) for p in sync_params.values()] == [
+        (p.name, p.kind, p.default) for p in async_params.values()
+    ]
+    assert inspect.iscoroutinefunction(async_) == (name in COROUTINES)
+    assert not inspect.iscoroutinefunction(sync)
+
+
+def test_constructors_take_the_same_options() -> None:
+    sync = inspect.signature(socketwire.Server).parameters
+    async_ = inspect.signature(socketwire.AsyncServer).parameters
+    only_sync = {"handler_threads", "async_mode"}  # the threaded runtime's own options
+    assert {n: (p.kind, p.default) for n, p in async_.items()} == {
+        n: (p.kind, p.default) for n, p in sync.items() if n not in only_sync
+    }
+
+
+def test_namespaces_share_one_class_body() -> None:
+    assert issubclass(socketwire.AsyncNamespace, socketwire.Namespace)
+    overridden = {
+        name for name, value in vars(socketwire.AsyncNamespace).items() if not name.startswith("__")
+    }
+    assert overridden == {"trigger_event"}
