@@ -23,9 +23,12 @@ from .socketio.core import (
     SocketIOCore,
 )
 
-__all__ = ["ServerFacade"]
+__all__ = ["FAILED", "Done", "ServerFacade"]
 
 Done = Callable[[Any, BaseException | None], None]
+
+#: what :meth:`ServerFacade._call_handler` returns when the handler raised
+FAILED: Any = object()
 
 
 class ServerFacade(base.HandlerRegistry):
@@ -243,6 +246,24 @@ class ServerFacade(base.HandlerRegistry):
 
     def _handler_failed(self, fn: Callable[..., Any], exc: BaseException) -> None:
         self.logger.error("error in handler %s", getattr(fn, "__name__", fn), exc_info=exc)
+
+    def _call_handler(
+        self,
+        fn: Callable[..., Any],
+        args: list[Any],
+        done: Done | None,
+        expected: tuple[type[BaseException], ...],
+    ) -> Any:
+        """Call ``fn``; on an exception, log it (unless ``expected``), tell ``done`` and
+        return :data:`FAILED`. The caller completes ``done`` with a successful result."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if not isinstance(exc, expected):
+                self._handler_failed(fn, exc)
+            if done is not None:
+                done(None, exc)
+            return FAILED
 
     # ------------------------------------------------------------------ runtime hooks
 

@@ -21,7 +21,7 @@ from typing import Any
 from . import base
 from .driver import ThreadDriver
 from .exceptions import DisconnectedError, TimeoutError
-from .facade import Done, ServerFacade
+from .facade import FAILED, Done, ServerFacade
 from .socketio.core import Socket
 
 __all__ = ["Server"]
@@ -258,13 +258,6 @@ class Server(ServerFacade):
 
     def _execute(self, job: Job) -> None:
         fn, args, done, expected = job
-        try:
-            result = fn(*args)
-        except Exception as exc:
-            if not isinstance(exc, expected):
-                self._handler_failed(fn, exc)
-            if done is not None:
-                done(None, exc)
-            return
-        if done is not None:
+        result = self._call_handler(fn, args, done, expected)
+        if result is not FAILED and done is not None:
             done(result, None)

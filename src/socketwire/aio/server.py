@@ -11,7 +11,7 @@ from typing import Any
 from .. import base
 from ..driver import AsyncDriver
 from ..exceptions import DisconnectedError, TimeoutError
-from ..facade import Done, ServerFacade
+from ..facade import FAILED, Done, ServerFacade
 from ..socketio.core import Socket
 
 __all__ = ["AsyncServer"]
@@ -187,13 +187,8 @@ class AsyncServer(ServerFacade):
     ) -> None:
         """Call ``fn``; a coroutine is run as a task. Exceptions are logged (except
         ``expected`` ones) and never reach the transport."""
-        try:
-            result = fn(*args)
-        except Exception as exc:
-            if not isinstance(exc, expected):
-                self._handler_failed(fn, exc)
-            if done is not None:
-                done(None, exc)
+        result = self._call_handler(fn, args, done, expected)
+        if result is FAILED:
             return
         if not asyncio.iscoroutine(result):
             if done is not None:
