@@ -191,7 +191,7 @@ class SocketIO:
     def _mount(self, app: flask.Flask) -> None:
         assert self.server is not None
         current = app.wsgi_app
-        previous = self._mounts.get(app)
+        previous: Any = self._mounts.get(app)
         inner: Any = current
         if previous is not None and current is previous:
             inner = previous.wsgi_app
