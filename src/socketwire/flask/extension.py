@@ -135,7 +135,7 @@ class SocketIO:
         self.default_exception_handler: Callable[[BaseException], Any] | None = None
         self.namespace_handlers: list[Namespace] = []
         self._registrations: list[tuple[str, Callable[..., Any], str]] = []
-        self._mounts: dict[flask.Flask, Any] = {}
+        self._mounts: dict[flask.Flask, WSGIApp] = {}
         self._trackers: dict[str, Callable[[bool], None]] = {}
         self._lock = threading.Lock()
         self._configure(kwargs)
@@ -194,7 +194,7 @@ class SocketIO:
         previous: Any = self._mounts.get(app)
         inner: Any = current
         if previous is not None and current is previous:
-            inner = previous.wsgi_app
+            inner = self._mounts[app].wsgi_app
         mount = WSGIApp(self.server, inner, socketio_path=self.path)
         app.wsgi_app = mount  # type: ignore[method-assign]
         self._mounts[app] = mount
