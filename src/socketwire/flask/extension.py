@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import flask
 from flask.ctx import RequestContext
 from flask.sessions import SessionMixin
+
+import flask
 
 from .. import base
 from ..engineio.core import DisconnectReason

@@ -208,9 +208,14 @@ class SocketIOTestClient:
         with self._cond:
             if self._failed.get(sid, 0) != failed:
                 return None  # the handler raised: no acknowledgement
-        self._wait(lambda: ack_id in self.acks, f"the acknowledgement of {event!r}")
+        self._wait(
+            lambda: ack_id in self.acks or not self.connected.get(nsp),
+            f"the acknowledgement of {event!r}",
+        )
         with self._cond:
-            ack = self.acks.pop(ack_id)
+            ack = self.acks.pop(ack_id, None)
+        if ack is None:
+            return None  # the handler disconnected the client: no acknowledgement
         return ack[0] if len(ack) == 1 else ack
 
     def send(
@@ -250,6 +255,7 @@ class SocketIOTestClient:
             path=f"/{self.socketio.path}/",
             query_string=full_query,
             headers=list((headers or {}).items()),
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
         ).get_environ()
         environ["flask.app"] = self.app
         if self.flask_test_client is not None:
