@@ -19,6 +19,7 @@ from .exceptions import (
     SocketwireError,
     TimeoutError,
 )
+from .managers import AsyncRedisManager, RedisManager
 from .namespace import AsyncNamespace, Namespace
 from .server import Server
 from .transports.asgi import ASGIApp
@@ -31,6 +32,7 @@ __all__ = [
     "ASGIApp",
     "AsyncEngineServer",
     "AsyncNamespace",
+    "AsyncRedisManager",
     "AsyncServer",
     "BadNamespaceError",
     "ConnectionRefusedError",
@@ -40,6 +42,7 @@ __all__ = [
     "HTTPError",
     "Namespace",
     "ProtocolError",
+    "RedisManager",
     "Server",
     "SocketwireError",
     "TimeoutError",

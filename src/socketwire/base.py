@@ -38,7 +38,6 @@ IGNORED_OPTIONS = (
     "allow_upgrades",
     "serializer",
     "json",
-    "client_manager",
     "engineio_logger",
     "logger",
 )

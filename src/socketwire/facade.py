@@ -44,6 +44,7 @@ class ServerFacade(base.HandlerRegistry):
         max_attachments: int,
         engineio_logger: bool | logging.Logger,
         kwargs: dict[str, Any],
+        client_manager: Any = None,
     ) -> None:
         super().__init__(namespaces)
         self.logger = base.make_logger(logger, logging.ERROR)
@@ -57,8 +58,21 @@ class ServerFacade(base.HandlerRegistry):
             engineio_logger=base.make_logger(engineio_logger, logging.ERROR),
             **base.engine_options(kwargs),
         )
+        #: the message-queue manager joining this server to its cluster, if any
+        self.manager = client_manager
+        if client_manager is not None:
+            client_manager.attach(self)
 
     # ------------------------------------------------------------------ operations
+
+    def _publish(self, build: Callable[..., dict[str, Any]], *args: Any) -> None:
+        """Tell the other nodes (a no-op without a manager)."""
+        if self.manager is not None:
+            self.manager.publish(build(*args))
+
+    def _remote(self, sid: str) -> bool:
+        """True if ``sid`` may live on another node (not here, and there is a cluster)."""
+        return self.manager is not None and sid not in self.core.sockets
 
     def _emit(
         self,
@@ -69,17 +83,18 @@ class ServerFacade(base.HandlerRegistry):
         skip_sid: Any,
         namespace: str | None,
         callback: Callable[..., Any] | None,
+        ignore_queue: bool = False,
     ) -> int:
-        return int(
-            self.driver.run(
-                self.core.emit,
-                namespace or "/",
-                [event, *base.data_to_args(data)],
-                base.targets(to, room),
-                base.skips(skip_sid),
-                callback,
-            )
-        )
+        nsp = namespace or "/"
+        args = [event, *base.data_to_args(data)]
+        rooms = base.targets(to, room)
+        skip = base.skips(skip_sid)
+        count = int(self.driver.run(self.core.emit, nsp, args, rooms, skip, callback))
+        if self.manager is not None and not ignore_queue:
+            local = self.core.sockets
+            if rooms is None or not all(name in local for name in rooms):
+                self._publish(self.manager.node.emit, nsp, args, rooms, skip, callback)
+        return count
 
     def _call_start(
         self,
@@ -89,23 +104,26 @@ class ServerFacade(base.HandlerRegistry):
         sid: str | None,
         namespace: str | None,
         callback: Callable[..., None],
-    ) -> Socket:
+    ) -> str:
+        """Emit to one client with an ack callback; returns its sid."""
         target = to or sid
         if target is None:
             raise ValueError("call() needs the sid of one client (to=)")
+        args = [event, *base.data_to_args(data)]
+        if self._remote(target):
+            # another node may own it: its ack comes back through the message queue
+            self._publish(self.manager.node.emit, namespace or "/", args, [target], None, callback)
+            return target
         socket = self._socket(target, namespace)
-        self.driver.run(
-            self.core.emit,
-            socket.nsp,
-            [event, *base.data_to_args(data)],
-            [target],
-            None,
-            callback,
-        )
-        return socket
+        self.driver.run(self.core.emit, socket.nsp, args, [target], None, callback)
+        return socket.sid
 
-    def _call_abandon(self, socket: Socket, callback: Callable[..., None]) -> None:
-        self.driver.run(self.core.forget_ack, socket, callback)
+    def _call_abandon(self, sid: str, callback: Callable[..., None]) -> None:
+        socket = self.core.sockets.get(sid)
+        if socket is not None:
+            self.driver.run(self.core.forget_ack, socket, callback)
+        if self.manager is not None:
+            self.manager.node.forget(callback)
 
     def _socket(self, sid: str, namespace: str | None) -> Socket:
         socket = self.core.sockets.get(sid)
@@ -116,16 +134,24 @@ class ServerFacade(base.HandlerRegistry):
         return socket
 
     def _enter_room(self, sid: str, room: str, namespace: str | None) -> None:
+        if self._remote(sid):
+            self._publish(self.manager.node.join, namespace or "/", [sid], room)
+            return
         with self.driver.lock:
             self.core.enter_room(self._socket(sid, namespace), room)
 
     def _leave_room(self, sid: str, room: str, namespace: str | None) -> None:
+        if self._remote(sid):
+            self._publish(self.manager.node.leave, namespace or "/", [sid], room)
+            return
         with self.driver.lock:
             self.core.leave_room(self._socket(sid, namespace), room)
 
-    def _close_room(self, room: str, namespace: str | None) -> None:
+    def _close_room(self, room: str, namespace: str | None, ignore_queue: bool = False) -> None:
         with self.driver.lock:
             self.core.close_room(namespace or "/", room)
+        if self.manager is not None and not ignore_queue:
+            self._publish(self.manager.node.close_room, namespace or "/", room)
 
     def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
         """The rooms ``sid`` is in (its own sid room included)."""
@@ -141,7 +167,10 @@ class ServerFacade(base.HandlerRegistry):
     def _save_session(self, sid: str, session: dict[str, Any], namespace: str | None) -> None:
         self._socket(sid, namespace).session = session
 
-    def _disconnect(self, sid: str, namespace: str | None) -> None:
+    def _disconnect(self, sid: str, namespace: str | None, ignore_queue: bool = False) -> None:
+        if not ignore_queue and self._remote(sid):
+            self._publish(self.manager.node.kick, namespace or "/", [sid])
+            return
         with self.driver.lock:
             socket = self.core.sockets.get(sid)
             if socket is None or (namespace is not None and socket.nsp != namespace):
@@ -200,6 +229,8 @@ class ServerFacade(base.HandlerRegistry):
 
     def _on_connect(self, event: ConnectRequest) -> None:
         socket = event.socket
+        if self.manager is not None:
+            self.manager.start()  # idempotent; an asyncio manager needs the running loop
         if self.always_connect:
             self.core.accept(socket)
         fn, prefix = self.find_handler(socket.nsp, "connect")

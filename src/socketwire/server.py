@@ -98,6 +98,7 @@ class Server(ServerFacade):
             max_attachments,
             engineio_logger,
             kwargs,
+            client_manager,
         )
         self.driver: ThreadDriver = ThreadDriver(self.core.engine, self._dispatch)
         self._pool = ThreadPoolExecutor(handler_threads, thread_name_prefix="socketwire")
@@ -121,7 +122,7 @@ class Server(ServerFacade):
         """Emit ``event`` to one client (``to=sid``), a room, several, or every client of the
         namespace; ``data`` as a tuple sends several arguments. ``callback`` is called with
         each client's acknowledgement arguments. Safe from any thread."""
-        self._emit(event, data, to, room, skip_sid, namespace, callback)
+        self._emit(event, data, to, room, skip_sid, namespace, callback, ignore_queue)
 
     def send(
         self,
@@ -134,7 +135,7 @@ class Server(ServerFacade):
         ignore_queue: bool = False,
     ) -> None:
         """Emit the ``message`` event."""
-        self._emit("message", data, to, room, skip_sid, namespace, callback)
+        self._emit("message", data, to, room, skip_sid, namespace, callback, ignore_queue)
 
     def call(
         self,
@@ -155,14 +156,14 @@ class Server(ServerFacade):
             waiter.result = base.callback_result(list(args))
             waiter.event.set()
 
-        socket = self._call_start(event, data, to, sid, namespace, callback)
+        target = self._call_start(event, data, to, sid, namespace, callback)
         with self.driver.lock:
-            pending = self._calls.setdefault(socket.sid, set())
+            pending = self._calls.setdefault(target, set())
             pending.add(waiter)
         try:
             if not waiter.event.wait(timeout):
-                self._call_abandon(socket, callback)
-                raise TimeoutError(f"no acknowledgement of {event!r} from {socket.sid}")
+                self._call_abandon(target, callback)
+                raise TimeoutError(f"no acknowledgement of {event!r} from {target}")
             if waiter.error is not None:
                 raise waiter.error
             return waiter.result
@@ -204,7 +205,7 @@ class Server(ServerFacade):
     ) -> None:
         """Disconnect ``sid`` from its namespace; its ``disconnect`` handler runs with
         reason ``'server disconnect'``."""
-        self._disconnect(sid, namespace)
+        self._disconnect(sid, namespace, ignore_queue)
 
     def shutdown(self) -> None:
         """Disconnect every client."""

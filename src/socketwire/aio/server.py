@@ -50,6 +50,7 @@ class AsyncServer(ServerFacade):
             max_attachments,
             engineio_logger,
             kwargs,
+            client_manager,
         )
         self.driver = AsyncDriver(self.core.engine, self._dispatch)
         self._chains: dict[str, asyncio.Future[Any]] = {}
@@ -72,7 +73,7 @@ class AsyncServer(ServerFacade):
         """Emit ``event`` to one client (``to=sid``), a room, several, or every client of the
         namespace; ``data`` as a tuple sends several arguments. ``callback`` is called with
         each client's acknowledgement arguments."""
-        self._emit(event, data, to, room, skip_sid, namespace, callback)
+        self._emit(event, data, to, room, skip_sid, namespace, callback, ignore_queue)
 
     async def send(
         self,
@@ -85,7 +86,7 @@ class AsyncServer(ServerFacade):
         ignore_queue: bool = False,
     ) -> None:
         """Emit the ``message`` event."""
-        self._emit("message", data, to, room, skip_sid, namespace, callback)
+        self._emit("message", data, to, room, skip_sid, namespace, callback, ignore_queue)
 
     async def call(
         self,
@@ -106,14 +107,14 @@ class AsyncServer(ServerFacade):
             if not future.done():
                 future.set_result(base.callback_result(list(args)))
 
-        socket = self._call_start(event, data, to, sid, namespace, callback)
-        pending = self._calls.setdefault(socket.sid, set())
+        target = self._call_start(event, data, to, sid, namespace, callback)
+        pending = self._calls.setdefault(target, set())
         pending.add(future)
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
-            self._call_abandon(socket, callback)
-            raise TimeoutError(f"no acknowledgement of {event!r} from {socket.sid}") from None
+            self._call_abandon(target, callback)
+            raise TimeoutError(f"no acknowledgement of {event!r} from {target}") from None
         finally:
             pending.discard(future)
 
@@ -155,7 +156,7 @@ class AsyncServer(ServerFacade):
     ) -> None:
         """Disconnect ``sid`` from its namespace; its ``disconnect`` handler runs with
         reason ``'server disconnect'``."""
-        self._disconnect(sid, namespace)
+        self._disconnect(sid, namespace, ignore_queue)
 
     async def shutdown(self) -> None:
         """Disconnect every client."""

@@ -1,0 +1,420 @@
+"""Message-queue managers: connect a server to the other nodes of its cluster (or, with
+``write_only=True``, let any process emit to the cluster's clients).
+
+A manager owns the I/O of one backend (publish bytes, receive bytes) and nothing else of the
+protocol, which lives in :mod:`socketwire.cluster`. Two runtimes:
+
+* :class:`AsyncManager`: one publisher task and one listener task on the server's loop.
+* :class:`ThreadManager`: one publisher thread and one listener thread.
+
+Failure behaviour (documented in the README, "Message queues"):
+
+* Publishing never blocks or raises for a broker problem. Messages wait in a bounded queue
+  (``queue_size``, default 1000) while the broker is unreachable and go out in order once it
+  is back; when the queue is full the oldest message is dropped and counted.
+* The listener reconnects by itself with exponential backoff (0.1 s doubling to 10 s) and
+  resubscribes. Redis pub/sub keeps nothing for absent subscribers: what other nodes
+  publish while this node's subscription is down never reaches this node's clients.
+* ``manager.stats`` counts published, received, dropped (queue full), invalid (malformed or
+  foreign messages, logged and ignored) and reconnects; ``manager.connected`` says whether
+  the listener is subscribed now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from .. import base, cluster
+from ..exceptions import SocketwireError
+
+__all__ = ["AsyncManager", "ManagerBase", "ThreadManager"]
+
+logger = logging.getLogger("socketwire.manager")
+
+BACKOFF_START = 0.1
+BACKOFF_MAX = 10.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before reconnect attempt ``attempt`` (1, 2, ...), with jitter."""
+    delay: float = min(BACKOFF_MAX, BACKOFF_START * 2 ** min(attempt - 1, 20))
+    return delay * (0.5 + random.random() / 2)
+
+
+class ManagerBase:
+    """What both runtimes share: the protocol node, the server it serves, statistics."""
+
+    name = "manager"
+
+    def __init__(
+        self,
+        url: str,
+        channel: str = "socketio",
+        write_only: bool = False,
+        logger: logging.Logger | None = None,
+        queue_size: int = 1000,
+    ) -> None:
+        self.url = url
+        self.channel = channel
+        self.write_only = write_only
+        self.logger = logger or globals()["logger"]
+        if self.logger.level == logging.NOTSET:
+            # broker trouble and bad messages must be seen even when the server is quiet
+            self.logger.setLevel(logging.WARNING)
+        self.queue_size = queue_size
+        self.server: Any = None
+        self.node = cluster.ClusterNode(None, channel)
+        self.connected = False
+        self.stats = {"published": 0, "received": 0, "dropped": 0, "invalid": 0, "reconnects": 0}
+
+    def attach(self, server: Any) -> None:
+        """Called by the server that uses this manager (``client_manager=``)."""
+        if self.write_only:
+            raise SocketwireError("a write-only manager cannot serve a server")
+        self.server = server
+        self.node.core = server.core
+
+    # ------------------------------------------------------------ receiving
+
+    def _received(self, data: bytes) -> None:
+        """Validate and apply one message (any thread; takes the server's lock)."""
+        self.stats["received"] += 1
+        try:
+            message = cluster.decode(data, self.channel)
+        except cluster.ClusterMessageError as exc:
+            self.stats["invalid"] += 1
+            self.logger.warning("ignoring a message on channel %s: %s", self.channel, exc)
+            return
+        server = self.server
+        if server is None:
+            callback = self.node.apply(message, self.publish)
+        else:
+            callback = server.driver.run(self.node.apply, message, self.publish)
+        if callback is not None:
+            self._run_callback(callback, message["args"])
+
+    def _run_callback(self, callback: Callable[..., Any], args: list[Any]) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            self.logger.exception("error in an acknowledgement callback")
+
+    # ------------------------------------------------------------ publishing
+
+    def publish(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _emit_message(
+        self,
+        event: str,
+        data: Any,
+        to: Any,
+        room: Any,
+        skip_sid: Any,
+        namespace: str | None,
+        callback: Callable[..., Any] | None,
+    ) -> dict[str, Any]:
+        if callback is not None and self.write_only:
+            raise SocketwireError("a write-only manager cannot receive acknowledgements")
+        return self.node.emit(
+            namespace or "/",
+            [event, *base.data_to_args(data)],
+            base.targets(to, room),
+            base.skips(skip_sid),
+            callback,
+        )
+
+
+class AsyncManager(ManagerBase):
+    """Base of asyncio managers; subclasses implement the three backend methods."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._wakeup: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # backend
+    async def _publish(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _subscribe(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        """Release the backend's connections."""
+
+    # runtime
+    def start(self) -> None:
+        """Start the publisher (and, for a server, the listener) on the running loop."""
+        if self._tasks:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._tasks.append(self._loop.create_task(self._publisher()))
+        if not self.write_only:
+            self._tasks.append(self._loop.create_task(self._listener()))
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` for the broker (never blocks; see the module docstring)."""
+        if self._loop is None:
+            self.start()
+        queue = self._queue
+        if len(queue) >= self.queue_size:
+            queue.popleft()
+            self.stats["dropped"] += 1
+            self.logger.error("%s: publish queue full, dropped the oldest message", self.name)
+        queue.append(cluster.encode(message))
+        assert self._wakeup is not None
+        self._wakeup.set()
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """Emit to the cluster's clients from any process (python-socketio's
+        ``write_only=True`` usage)."""
+        self.publish(self._emit_message(event, data, to, room, skip_sid, namespace, callback))
+        await self.flush()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the publish queue is empty (True) or ``timeout`` passes (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._queue or self._sending:
+            if deadline is not None and loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    _sending = False
+
+    async def _publisher(self) -> None:
+        queue = self._queue
+        assert self._wakeup is not None
+        attempt = 0
+        while True:
+            if not queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            self._sending = True
+            try:
+                await self._publish(queue[0])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                delay = backoff(attempt)
+                self.logger.error(
+                    "%s: publish failed (%s); retrying in %.1f s", self.name, exc, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            finally:
+                self._sending = False
+            queue.popleft()
+            self.stats["published"] += 1
+            attempt = 0
+
+    async def _listener(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async for data in self._subscribe():
+                    if not self.connected:
+                        self.connected = True
+                        if attempt:
+                            self.logger.warning("%s: listener reconnected", self.name)
+                        attempt = 0
+                    if data:
+                        self._received(data)
+                raise ConnectionError("subscription ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected = False
+                attempt += 1
+                self.stats["reconnects"] += 1
+                delay = backoff(attempt)
+                self.logger.error(
+                    "%s: listener lost the broker (%s); reconnecting in %.1f s",
+                    self.name,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        """Stop the tasks (after sending what is queued, for up to 5 s)."""
+        await self.flush(timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except BaseException:
+                pass
+        self._tasks = []
+        await self._close()
+
+
+class ThreadManager(ManagerBase):
+    """Base of threaded managers; subclasses implement the three backend methods."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self._sending = False
+
+    # backend
+    def _publish(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _subscribe(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release the backend's connections."""
+
+    # runtime
+    def attach(self, server: Any) -> None:
+        super().attach(server)
+        self.start()
+
+    def start(self) -> None:
+        with self._cond:
+            if self._threads:
+                return
+            targets = [self._publisher] if self.write_only else [self._publisher, self._listener]
+            for target in targets:
+                thread = threading.Thread(
+                    target=target, name=f"socketwire-{self.name}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` for the broker (never blocks; see the module docstring)."""
+        if not self._threads:
+            self.start()
+        data = cluster.encode(message)
+        with self._cond:
+            if len(self._queue) >= self.queue_size:
+                self._queue.popleft()
+                self.stats["dropped"] += 1
+                self.logger.error("%s: publish queue full, dropped the oldest message", self.name)
+            self._queue.append(data)
+            self._cond.notify_all()
+
+    def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """Emit to the cluster's clients from any process or thread (python-socketio's
+        ``write_only=True`` usage); returns once the message is handed to the broker (or
+        after 5 s, leaving it queued)."""
+        self.publish(self._emit_message(event, data, to, room, skip_sid, namespace, callback))
+        self.flush(timeout=5)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the publish queue is empty (True) or ``timeout`` passes (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._sending, timeout)
+
+    def _publisher(self) -> None:
+        attempt = 0
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._stopping)
+                if self._stopping and not self._queue:
+                    return
+                data = self._queue[0]
+                self._sending = True
+            try:
+                self._publish(data)
+            except Exception as exc:
+                with self._cond:
+                    self._sending = False
+                    if self._stopping:
+                        return
+                attempt += 1
+                delay = backoff(attempt)
+                self.logger.error(
+                    "%s: publish failed (%s); retrying in %.1f s", self.name, exc, delay
+                )
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, delay)
+                continue
+            attempt = 0
+            with self._cond:
+                self._queue.popleft()
+                self._sending = False
+                self.stats["published"] += 1
+                self._cond.notify_all()
+
+    def _listener(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            try:
+                for data in self._subscribe():
+                    if self._stopping:
+                        return
+                    if not self.connected:
+                        self.connected = True
+                        if attempt:
+                            self.logger.warning("%s: listener reconnected", self.name)
+                        attempt = 0
+                    if data:
+                        self._received(data)
+                raise ConnectionError("subscription ended")
+            except Exception as exc:
+                if self._stopping:
+                    return
+                self.connected = False
+                attempt += 1
+                self.stats["reconnects"] += 1
+                delay = backoff(attempt)
+                self.logger.error(
+                    "%s: listener lost the broker (%s); reconnecting in %.1f s",
+                    self.name,
+                    exc,
+                    delay,
+                )
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, delay)
+
+    def close(self) -> None:
+        """Stop the threads (after sending what is queued, for up to 5 s)."""
+        self.flush(timeout=5)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._close()
+        for thread in self._threads:
+            thread.join(5)
+        self._threads = []
