@@ -156,8 +156,9 @@ class Server(ServerFacade):
             waiter.result = base.callback_result(list(args))
             waiter.event.set()
 
-        target = self._call_start(event, data, to, sid, namespace, callback)
         with self.driver.lock:
+            # registered before the emit: a disconnect right after it must find the waiter
+            target = self._call_start(event, data, to, sid, namespace, callback)
             pending = self._calls.setdefault(target, set())
             pending.add(waiter)
         try:

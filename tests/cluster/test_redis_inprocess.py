@@ -78,7 +78,7 @@ async def test_broadcast_rooms_skip_and_remote_operations(redis_url: str, channe
 
 
 async def test_write_only_emitter(redis_url: str, channel: str) -> None:
-    async with node(redis_url, channel) as (a, url_a), client(url_a) as ca:
+    async with node(redis_url, channel) as (_, url_a), client(url_a) as ca:
         news = collector(ca, "news")
         emitter = socketwire.AsyncRedisManager(redis_url, channel=channel, write_only=True)
         await emitter.emit("news", {"from": "worker"})
