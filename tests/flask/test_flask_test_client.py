@@ -714,19 +714,40 @@ def test_authenticated_only_decorator_disconnects_anonymous() -> None:
 
 def test_blocking_handler_does_not_hold_other_clients(made: Made) -> None:
     app, socketio = made
-    state = app.extensions["test_state"]
     blocked = socketio.test_client(app)
     result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(blocked.emit("block", callback=True)))
+    thread = threading.Thread(
+        target=lambda: result.append(blocked.emit("block", "k", callback=True))
+    )
     thread.start()
+    other = socketio.test_client(app)
     try:
-        other = socketio.test_client(app)
+        assert other.emit("is_blocked", "k", callback=True) is True
         assert other.emit("echo", "not blocked", callback=True) == "not blocked"
         assert thread.is_alive()  # still blocked
     finally:
-        assert other.emit("release", callback=True) == "released"
+        assert other.emit("release", "k", callback=True) == "released"
         thread.join(10)
-    assert result == [True] and state["release"].is_set()
+    assert result == [True]
+
+
+def test_client_disconnects_while_its_handler_runs(made: Made) -> None:
+    app, socketio = made
+    state = app.extensions["test_state"]
+    leaving = socketio.test_client(app, query_string="tag=mid-ack")
+    thread = threading.Thread(target=lambda: leaving.emit("slow_ack", callback=True))
+    thread.start()
+    other = socketio.test_client(app)
+    assert other.emit("slow_ack_started", "mid-ack", callback=True) is True
+    leaving.disconnect()  # returns once the disconnect handler ran, the event still running
+    assert other.emit("slow_ack_status", "mid-ack", callback=True) == {
+        "returned": True,
+        "gone": True,
+    }
+    thread.join(10)
+    assert not thread.is_alive()
+    assert (leaving.sids["/"], "client disconnect") in state["disconnects"]
+    assert other.emit("echo", "alive", callback=True) == "alive"
 
 
 def test_test_client_times_out_on_a_stuck_handler() -> None:

@@ -6,6 +6,7 @@ Only ``socketwire.flask`` imports differ from a Flask-SocketIO app."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import sys
 import threading
@@ -78,11 +79,10 @@ def create_app(**options: Any) -> tuple[Flask, SocketIO]:
     login_manager = LoginManager(app)
     state: dict[str, Any] = {
         "before_request": 0,
-        "release": threading.Event(),
-        "slow_ack_gone": threading.Event(),
-        "slow_ack_returned": threading.Event(),
+        "signals": collections.defaultdict(threading.Event),  # name -> Event
         "disconnects": [],
     }
+    signals: collections.defaultdict[str, threading.Event] = state["signals"]
     app.extensions["test_state"] = state
 
     @login_manager.user_loader
@@ -148,8 +148,8 @@ def create_app(**options: Any) -> tuple[Flask, SocketIO]:
     @socketio.on("disconnect")
     def on_disconnect(reason: str) -> None:
         state["disconnects"].append((request.sid, reason))
-        if reason == "client disconnect" and request.args.get("tag") == "slow-ack":
-            state["slow_ack_gone"].set()
+        if request.args.get("tag"):
+            signals["gone:" + request.args["tag"]].set()
         socketio.emit("left", {"sid": request.sid, "reason": str(reason)}, to="observers")
 
     @socketio.on("message")
@@ -269,24 +269,38 @@ def create_app(**options: Any) -> tuple[Flask, SocketIO]:
         return "started"
 
     @socketio.on("block")
-    def on_block() -> bool:
-        return state["release"].wait(HANDLER_WAIT)
+    def on_block(key: str) -> bool:
+        signals["blocked:" + key].set()
+        return signals["release:" + key].wait(HANDLER_WAIT)
+
+    @socketio.on("is_blocked")
+    def on_is_blocked(key: str) -> bool:
+        return signals["blocked:" + key].wait(HANDLER_WAIT)
 
     @socketio.on("release")
-    def on_release() -> str:
-        state["release"].set()
+    def on_release(key: str) -> str:
+        signals["release:" + key].set()
         return "released"
 
     @socketio.on("slow_ack")
     def on_slow_ack() -> str:
-        state["slow_ack_gone"].wait(HANDLER_WAIT)
-        state["slow_ack_returned"].set()
-        return "too late"
+        # acknowledges only once its client has gone (query ?tag=KEY)
+        key = request.args["tag"]
+        signals["started:" + key].set()
+        gone = signals["gone:" + key].wait(HANDLER_WAIT)
+        signals["returned:" + key].set()
+        return f"too late (client gone: {gone})"
+
+    @socketio.on("slow_ack_started")
+    def on_slow_ack_started(key: str) -> bool:
+        return signals["started:" + key].wait(HANDLER_WAIT)
 
     @socketio.on("slow_ack_status")
-    def on_slow_ack_status() -> dict[str, bool]:
-        state["slow_ack_returned"].wait(HANDLER_WAIT)
-        return {"returned": state["slow_ack_returned"].is_set()}
+    def on_slow_ack_status(key: str) -> dict[str, bool]:
+        return {
+            "returned": signals["returned:" + key].wait(HANDLER_WAIT),
+            "gone": signals["gone:" + key].is_set(),
+        }
 
     @socketio.on("*")
     def catch_all(event: str, *args: Any) -> dict[str, Any]:
