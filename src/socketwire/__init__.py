@@ -19,7 +19,7 @@ from .exceptions import (
     SocketwireError,
     TimeoutError,
 )
-from .managers import AsyncRedisManager, RedisManager
+from .managers import AsyncAioPikaManager, AsyncRedisManager, KombuManager, RedisManager
 from .namespace import AsyncNamespace, Namespace
 from .server import Server
 from .transports.asgi import ASGIApp
@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ASGIApp",
+    "AsyncAioPikaManager",
     "AsyncEngineServer",
     "AsyncNamespace",
     "AsyncRedisManager",
@@ -40,6 +41,7 @@ __all__ = [
     "DisconnectedError",
     "EngineServer",
     "HTTPError",
+    "KombuManager",
     "Namespace",
     "ProtocolError",
     "RedisManager",

@@ -1,16 +1,42 @@
-"""``socketwire run module:attr``: serve an application on the native server."""
+"""``socketwire run module:attr``: serve an application on the native server.
+
+With ``--workers N`` (N > 1) the command is a supervisor: it starts N worker processes that
+all listen on the same port (``SO_REUSEPORT``: the kernel spreads new connections over them),
+restarts a worker that dies, and stops them all on SIGTERM or SIGINT. Workers of an app
+configured with a message queue (``client_manager=``) form one cluster. HTTP long-polling
+needs every request of a session on the worker that owns it, which ``SO_REUSEPORT`` does not
+guarantee: serve polling clients through a sticky load balancer (nginx ``ip_hash``, one port
+per worker) or use WebSocket only (``transports=['websocket']`` on the clients).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
+import logging
 import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
-from .transports.native import run
+from .managers.base import AsyncManager, ManagerBase, ThreadManager
+from .transports import routing
+from .transports.native import serve
 
-__all__ = ["load", "main"]
+__all__ = ["load", "main", "supervise"]
+
+logger = logging.getLogger("socketwire.cli")
+
+#: a worker that dies sooner than this after its start counts as a failed start
+QUICK_DEATH = 2.0
+#: consecutive failed starts of one worker after which the supervisor gives up
+MAX_QUICK_DEATHS = 5
+#: how long stopping workers get before they are killed
+STOP_TIMEOUT = 10.0
 
 
 def load(target: str) -> Any:
@@ -27,6 +53,124 @@ def load(target: str) -> Any:
     return obj
 
 
+def _manager_of(app: Any) -> ManagerBase | None:
+    """The message-queue manager of the socketwire server inside ``app``, if any."""
+    server = app.server if isinstance(app, routing.Mount) else app
+    manager = getattr(server, "manager", None)
+    return manager if isinstance(manager, ManagerBase) else None
+
+
+async def _serve(app: Any, host: str, port: int, **options: Any) -> None:
+    """Serve until SIGTERM/SIGINT; the cluster manager subscribes at startup (not at the
+    first connection) and flushes its queue on the way out."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    manager = _manager_of(app)
+    if isinstance(manager, AsyncManager):
+        manager.start()
+    serving = loop.create_task(serve(app, host, port, **options))
+    stopping = loop.create_task(stop.wait())
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()  # a bind error, say: raise it
+    finally:
+        for task in (serving, stopping):
+            task.cancel()
+        await asyncio.gather(serving, stopping, return_exceptions=True)
+        if isinstance(manager, AsyncManager):
+            await manager.close()
+        elif isinstance(manager, ThreadManager):
+            await loop.run_in_executor(None, manager.close)
+
+
+def _run_one(args: argparse.Namespace, reuse_port: bool) -> None:
+    app = load(args.app)
+    runner: Callable[[Any], Any] = asyncio.run
+    if not args.no_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            pass
+    runner(
+        _serve(
+            app,
+            args.host,
+            args.port,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            reuse_port=reuse_port,
+        )
+    )
+
+
+def supervise(command: list[str], workers: int) -> int:
+    """Run ``workers`` copies of ``command``, restarting any that dies, until SIGTERM or
+    SIGINT (then stop them all: SIGTERM, and SIGKILL after :data:`STOP_TIMEOUT`). Returns
+    the exit status: 0 after a signal, 1 if a worker keeps failing at startup."""
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    procs: list[subprocess.Popen[bytes] | None] = [None] * workers
+    started = [0.0] * workers
+    quick_deaths = [0] * workers
+    status = 0
+
+    def start(index: int) -> None:
+        env = {**os.environ, "SOCKETWIRE_WORKER": str(index)}
+        procs[index] = subprocess.Popen(command, env=env)
+        started[index] = time.monotonic()
+        logger.info("worker %d started (pid %d)", index, procs[index].pid)  # type: ignore[union-attr]
+
+    try:
+        for index in range(workers):
+            start(index)
+        while not stopping:
+            time.sleep(0.1)
+            for index, proc in enumerate(procs):
+                if stopping or proc is None or proc.poll() is None:
+                    continue
+                lived = time.monotonic() - started[index]
+                quick_deaths[index] = quick_deaths[index] + 1 if lived < QUICK_DEATH else 0
+                logger.error(
+                    "worker %d (pid %d) exited with status %s after %.1f s",
+                    index,
+                    proc.pid,
+                    proc.returncode,
+                    lived,
+                )
+                if quick_deaths[index] >= MAX_QUICK_DEATHS:
+                    logger.critical("worker %d keeps failing at startup; stopping", index)
+                    status = 1
+                    stopping.append(0)
+                    break
+                if quick_deaths[index]:
+                    time.sleep(min(5.0, 0.2 * 2 ** quick_deaths[index]))
+                start(index)
+    finally:
+        alive = [proc for proc in procs if proc is not None and proc.poll() is None]
+        for proc in alive:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in alive:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.error("worker pid %d did not stop in time; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="socketwire", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,17 +184,50 @@ def main(argv: list[str] | None = None) -> None:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     runner.add_argument("--no-uvloop", action="store_true", help="use the default event loop")
-    args = parser.parse_args(argv)
-    app = load(args.app)
-    run(
-        app,
+    runner.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (SO_REUSEPORT), supervised",
+    )
+    runner.add_argument(
+        "--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for workers)"
+    )
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    worker = os.environ.get("SOCKETWIRE_WORKER")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(levelname)s {'[worker ' + worker + '] ' if worker else ''}%(name)s: %(message)s",
+    )
+    if args.workers == 1:
+        _run_one(args, reuse_port=args.reuse_port)
+        return
+    argv = list(argv if argv is not None else sys.argv[1:])
+    command = [sys.executable, "-m", "socketwire", *_without_workers(argv), "--reuse-port"]
+    logger.info(
+        "socketwire supervisor (pid %d): %d workers on %s:%s",
+        os.getpid(),
+        args.workers,
         args.host,
         args.port,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
-        log_level=args.log_level,
-        use_uvloop=not args.no_uvloop,
     )
+    sys.exit(supervise(command, args.workers))
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """``argv`` minus its ``--workers N`` / ``--workers=N`` options."""
+    out: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--workers":
+            skip = True
+        elif not item.startswith("--workers="):
+            out.append(item)
+    return out
 
 
 if __name__ == "__main__":

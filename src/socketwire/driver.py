@@ -93,6 +93,14 @@ class Driver:
         self._after()
         return outcome
 
+    def payload_too_large(self, request: Request) -> Response:
+        """The answer to a request whose body is over the limit (see the core)."""
+        with self.lock:
+            response = self.engine.payload_too_large(request, self.now())
+            self.flush()
+        self._after()
+        return response
+
     def poll_aborted(self, session: Session, respond: Respond) -> None:
         """The client went away while its poll was parked."""
         with self.lock:

@@ -385,3 +385,20 @@ def test_accept_encoding(header: str, expected: str | None) -> None:
     from socketwire.engineio.core import choose_encoding
 
     assert choose_encoding(header) == expected
+
+
+def test_payload_too_large_closes_the_polling_session() -> None:
+    engine, listener = make(max_http_buffer_size=10)
+    session, _ = handshake(engine)
+    other, _ = handshake(engine)
+    response = engine.payload_too_large(
+        request("POST", EIO="4", transport="polling", sid=session.sid), 0.01
+    )
+    assert error(response) == (413, 3)
+    assert listener.closed == [(session.sid, DisconnectReason.TRANSPORT_ERROR)]
+    assert not other.closed
+    # without a (known) session it is just the answer
+    assert error(engine.payload_too_large(request("POST", EIO="4", transport="polling"), 0.02)) == (
+        413,
+        3,
+    )

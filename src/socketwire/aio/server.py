@@ -162,6 +162,13 @@ class AsyncServer(ServerFacade):
         """Disconnect every client."""
         self._shutdown()
 
+    def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
+        """Serve this server inside an ``aiohttp.web.Application`` (python-socketio's
+        ``async_mode='aiohttp'``)."""
+        from ..transports.aiohttp import attach
+
+        attach(self, app, socketio_path)
+
     # ------------------------------------------------------------------ tasks
 
     def start_background_task(

@@ -458,6 +458,17 @@ class EngineCore:
             self._on_packet(session, type_, data, now)
         return Response(200, [("Content-Type", "text/html"), *cors], b"ok")
 
+    def payload_too_large(self, request: Request, now: float) -> Response:
+        """A request whose body is over ``max_http_buffer_size`` (the transport stops
+        reading it): 413, and its polling session is closed, since part of what the client
+        sent is lost."""
+        self.now = now
+        session = self.sessions.get(request.query.get("sid", ""))
+        if session is not None and session.transport == POLLING:
+            self._protocol_error(session, ProtocolError("payload over max_http_buffer_size"))
+        cors = self._cors_headers(request) or []
+        return self._error(HTTPError(413, 3, "Payload too large"), cors)
+
     # ------------------------------------------------------------ long-polling output
 
     def poll_ready(self, session: Session) -> bool:

@@ -155,10 +155,9 @@ async def _http(server: Any, scope: Scope, receive: Receive, send: Send) -> None
     limit = driver.engine.max_http_buffer_size
     headers = _headers(scope)
     method = scope["method"]
-    too_big = Response(413, [("Content-Type", "text/plain")], b"Payload Too Large")
     length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        await _respond(send, too_big)
+        await _respond(send, driver.payload_too_large(_request(scope, method, headers)))
         return
     chunks = []
     size = 0
@@ -170,7 +169,7 @@ async def _http(server: Any, scope: Scope, receive: Receive, send: Send) -> None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            await _respond(send, too_big)
+            await _respond(send, driver.payload_too_large(_request(scope, method, headers)))
             return
         chunks.append(chunk)
         more = message.get("more_body", False)

@@ -34,6 +34,10 @@ __all__ = ["HttpProtocol", "NativeServer", "create_server", "run", "serve"]
 
 logger = logging.getLogger("socketwire.server")
 
+#: the largest request body buffered for the wrapped app (Engine.IO requests are limited by
+#: the server's ``max_http_buffer_size``)
+OTHER_APP_MAX_BODY = 100 * 1024 * 1024
+
 #: requests handed to the wrapped ASGI app, kept referenced until they finish
 _background: set[asyncio.Future[None]] = set()
 
@@ -53,6 +57,7 @@ def _head(status: int, headers: list[tuple[str, str]], length: int, keep_alive: 
 class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
+        "_body_limit",
         "_body_size",
         "_busy",
         "_closed",
@@ -88,6 +93,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
+        self._body_limit = 0
         self._busy = False  # a request is being answered; later ones wait (no pipelining)
         self._pending: list[tuple[Any, ...]] = []
         self._poll: tuple[Any, Any] | None = None  # (driver, respond) of a parked poll
@@ -150,13 +156,13 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         length = self._headers.get("content-length")
-        limit = self._limit()
+        self._body_limit = limit = self._limit()
         if length is not None and length.isdigit() and int(length) > limit:
             self._too_big()
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size > self._limit():
+        if self._body_size > self._body_limit:
             self._too_big()
             return
         self._body.append(body)
@@ -178,11 +184,30 @@ class HttpProtocol(asyncio.Protocol):
 
     # ----------------------------------------------------------- HTTP
 
+    def _engine_server(self) -> Any:
+        """The server the request being parsed is for (None: static files, other app)."""
+        try:
+            path, _ = self._split(self._url)
+        except httptools.HttpParserInvalidURLError:
+            return None
+        return self.app.route(path)
+
     def _limit(self) -> int:
-        return int(self.app.server.driver.engine.max_http_buffer_size)
+        server = self._engine_server()
+        if server is None:
+            return OTHER_APP_MAX_BODY
+        return int(server.driver.engine.max_http_buffer_size)
 
     def _too_big(self) -> None:
-        self._reply(Response(413, [("Content-Type", "text/plain")], b"Payload Too Large"), False)
+        server = self._engine_server()
+        if server is None:
+            response = Response(413, [("Content-Type", "text/plain")], b"Payload Too Large")
+        else:
+            path, query = self._split(self._url)
+            method = self._parser.get_method().decode("latin-1")
+            request = self._engine_request(method, path, query, self._headers)
+            response = server.driver.payload_too_large(request)
+        self._reply(response, False)
 
     def _split(self, url: bytes) -> tuple[str, str]:
         parsed = httptools.parse_url(url)

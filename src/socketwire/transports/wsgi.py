@@ -134,9 +134,7 @@ def _http(
     driver: ThreadDriver = server.driver
     body = _read_body(environ, driver.engine.max_http_buffer_size)
     if body is None:
-        return _respond(
-            start_response, Response(413, [("Content-Type", "text/plain")], b"Payload Too Large")
-        )
+        return _respond(start_response, driver.payload_too_large(_request(environ, headers)))
     done = threading.Event()
     answer: list[Response] = []
 
