@@ -46,3 +46,10 @@ def amqp_url() -> str:
 def channel() -> str:
     """A channel of its own per test, so tests never hear each other."""
     return f"sw-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def mq_url(request: pytest.FixtureRequest) -> str:
+    """The URL of each real broker in turn (skipped, or failed under CI, as above)."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
