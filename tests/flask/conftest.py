@@ -47,6 +47,8 @@ def server_command(mode: str, module: str, port: int) -> list[str]:
     py = sys.executable
     if mode == "native":
         return [py, f"{module}.py", str(port)]
+    if mode == "example":  # examples/flask/app.py: socketio.run(app)
+        return [py, f"{module}.py", "--port", str(port)]
     if mode == "gunicorn":
         return [
             py, "-m", "gunicorn", "-k", "gthread", "--threads", "50", "-w", "1",
