@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -294,3 +295,15 @@ def test_client_disconnects_mid_ack(flask_server: ServerProcess, clients: Any) -
     assert acked == []
     assert other.call("echo", "server fine") == "server fine"
     assert flask_server.alive()
+
+
+def test_options_from_constructor_and_run_are_merged(flask_server: ServerProcess) -> None:
+    response = requests.get(
+        flask_server.url + "/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=WAIT
+    )
+    assert response.ok and response.text.startswith("0")
+    handshake = json.loads(response.text[1:])
+    assert (handshake["pingInterval"], handshake["pingTimeout"]) == (2000, 4000)  # SocketIO(...)
+    # socketio.run(..., max_http_buffer_size=500_000) in native mode only
+    expected = 500_000 if flask_server.mode == "native" else 1_000_000
+    assert handshake["maxPayload"] == expected

@@ -65,6 +65,12 @@ def test_options_are_validated() -> None:
         SocketIO(Flask(__name__), no_such_option=1)
 
 
+def test_run_rejects_unknown_arguments_before_serving(made: Made) -> None:
+    app, socketio = made
+    with pytest.raises(TypeError, match="bogus"):
+        socketio.run(app, port=1, bogus=True)
+
+
 def test_custom_path() -> None:
     app = Flask(__name__)
     socketio = SocketIO(app, path="realtime")

@@ -346,4 +346,5 @@ def create_app(**options: Any) -> tuple[Flask, SocketIO]:
 app, socketio = create_app(ping_interval=2, ping_timeout=4)
 
 if __name__ == "__main__":
-    socketio.run(app, host="127.0.0.1", port=int(sys.argv[1]))
+    # run() options merge with the constructor's (the suite checks the handshake)
+    socketio.run(app, host="127.0.0.1", port=int(sys.argv[1]), max_http_buffer_size=500_000)
