@@ -96,19 +96,10 @@ def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-WERKZEUG_101 = (
-    "Werkzeug's dev server appends 'Connection: close' to the 101 handshake response, and "
-    "websocket-client (python-socketio's sync client) rejects it: 'Invalid WebSocket Header'. "
-    "Browsers and the JS client accept it (see the JS suite)."
-)
-
-
 @pytest.fixture
 def clients(
     request: pytest.FixtureRequest, flask_server: ServerProcess, transport: str
 ) -> Iterator[Any]:
-    if flask_server.mode == "werkzeug" and transport == "websocket":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=WERKZEUG_101))
     made: list[Client] = []
 
     def make() -> Client:

@@ -207,16 +207,22 @@ def _websocket(
     if not isinstance(result, WebSocketAccept):
         response = refused[0] if refused else Response(400, [], b"Bad Request")
         return _respond(start_response, response)
-    write = start_response(
-        "101 Switching Protocols",
-        [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", ws.accept_key(headers["sec-websocket-key"])),
-            *result.headers,
-        ],
-    )
-    write(b"")  # sends the handshake response; the socket is ours from here on
+    handshake = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", ws.accept_key(headers["sec-websocket-key"])),
+        *result.headers,
+    ]
+    if "werkzeug.socket" in environ:
+        # Werkzeug adds "Connection: close" to every response, which strict clients refuse
+        # in a handshake: write it ourselves. Werkzeug sends its own headers only when the
+        # app returns, on the socket we have shut down by then (a dropped connection to it).
+        lines = ["HTTP/1.1 101 Switching Protocols", *(f"{k}: {v}" for k, v in handshake)]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        start_response("101 Switching Protocols", [])
+    else:
+        write = start_response("101 Switching Protocols", handshake)
+        write(b"")  # sends the handshake response; the socket is ours from here on
     handle = _SyncWebSocket(sock, driver)
     session = result.session
     driver.ws_attached(result, handle)
