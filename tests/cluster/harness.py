@@ -266,3 +266,83 @@ async def emitter(
     assert proc.returncode == 0, err.decode()
     stats: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return stats
+
+
+# ------------------------------------------------------------------ broker restarts
+
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
+
+
+def _run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def redis_up() -> bool:
+    try:
+        return _run(["redis-cli", "-h", HOST, "ping"], 5).stdout.strip() == "PONG"
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def amqp_up() -> bool:
+    if not port_open(5672):
+        return False
+    try:
+        import kombu
+
+        with kombu.Connection("amqp://guest:guest@127.0.0.1:5672//", connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
+class Broker:
+    """Stop and start the real broker of ``kind``; :meth:`restore` (always run it in a
+    finally) leaves it running and answering, whatever happened."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def up(self) -> bool:
+        return redis_up() if self.kind == "redis" else amqp_up()
+
+    def stop(self) -> None:
+        if self.kind == "redis":
+            _run(["redis-cli", "-h", HOST, "shutdown", "nosave"], 20)
+            wait_for(lambda: not port_open(6379), "Redis to stop", 20)
+        else:
+            result = _run(["rabbitmqctl", "stop_app"])
+            assert result.returncode == 0, result.stderr
+            wait_for(lambda: not port_open(5672), "RabbitMQ to stop", 30)
+
+    def start(self) -> None:
+        if self.kind == "redis":
+            if not redis_up():
+                _run(REDIS_START, 20)
+        else:
+            result = _run(["rabbitmqctl", "start_app"])
+            if result.returncode != 0:  # the node itself is gone: start it again
+                _run(["rabbitmq-server", "-detached"])
+        wait_for(self.up, f"{self.kind} to answer again", 60)
+
+    def restore(self) -> None:
+        if not self.up():
+            self.start()

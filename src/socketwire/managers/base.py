@@ -235,14 +235,15 @@ class AsyncManager(ManagerBase):
         attempt = 0
         while True:
             try:
+                subscribed = False
                 async for data in self._subscribe():
-                    if not self.connected:
-                        self.connected = True
+                    if not subscribed:  # the first item says "subscribed"; then messages
+                        subscribed = self.connected = True
                         if attempt:
                             self.logger.warning("%s: listener reconnected", self.name)
                         attempt = 0
-                    if data:
-                        self._received(data)
+                        continue
+                    self._received(data)  # an empty message too: it is counted as invalid
                 raise ConnectionError("subscription ended")
             except asyncio.CancelledError:
                 raise
@@ -381,16 +382,17 @@ class ThreadManager(ManagerBase):
         attempt = 0
         while not self._stopping:
             try:
+                subscribed = False
                 for data in self._subscribe():
                     if self._stopping:
                         return
-                    if not self.connected:
-                        self.connected = True
+                    if not subscribed:  # the first item says "subscribed"; then messages
+                        subscribed = self.connected = True
                         if attempt:
                             self.logger.warning("%s: listener reconnected", self.name)
                         attempt = 0
-                    if data:
-                        self._received(data)
+                        continue
+                    self._received(data)  # an empty message too: it is counted as invalid
                 raise ConnectionError("subscription ended")
             except Exception as exc:
                 if self._stopping:
