@@ -54,11 +54,13 @@ def test_init_app_style_and_extension_registered() -> None:
 def test_options_are_validated() -> None:
     with pytest.raises(ValueError, match="eventlet is deprecated"):
         SocketIO(async_mode="eventlet")
-    with pytest.raises(ValueError, match="not supported yet"):
-        SocketIO(async_mode="gevent")
+    with pytest.raises(RuntimeError, match="patch_all"):  # this process is not patched
+        SocketIO(Flask(__name__), async_mode="gevent")
+    with pytest.raises(ValueError, match="carrier-pigeon"):
+        SocketIO(async_mode="carrier-pigeon")
     SocketIO(async_mode="threading")
-    with pytest.raises(NotImplementedError, match="message_queue"):
-        SocketIO(message_queue="redis://")
+    with pytest.raises(ValueError, match="unsupported message queue"):
+        SocketIO(Flask(__name__), message_queue="kafka://somewhere")
     socketio = SocketIO(channel="mine", manage_session=False, path="/ws/")
     assert (socketio.channel, socketio.manage_session, socketio.path) == ("mine", False, "ws")
     with pytest.raises(TypeError, match="no_such_option"):

@@ -18,7 +18,7 @@ from flask.sessions import SessionMixin
 
 import flask
 
-from .. import base
+from .. import base, managers
 from ..engineio.core import DisconnectReason
 from ..exceptions import ConnectionRefusedError, SocketwireError
 from ..server import Server
@@ -72,11 +72,10 @@ def check_async_mode(mode: Any) -> None:
             "with socketio.run(app), gunicorn -k gthread, or flask run."
         )
     if mode in ("gevent", "gevent_uwsgi"):
-        raise ValueError(
-            f"async_mode={mode!r} is not supported yet: socketwire.flask runs on threads; use "
-            "async_mode='threading' (the default) with socketio.run(app) or gunicorn -k gthread."
-        )
-    raise ValueError(f"invalid async_mode {mode!r}: socketwire.flask supports 'threading'")
+        return  # checked by Server: needs gevent.monkey.patch_all() first
+    raise ValueError(
+        f"invalid async_mode {mode!r}: socketwire.flask supports 'threading' and 'gevent'"
+    )
 
 
 class _NamespaceBridge:
@@ -114,12 +113,16 @@ class SocketIO:
     **options)``; options from both (and from ``run()``) are merged. The extension's own
     options: ``manage_session`` (default True: each connection gets a copy of the user
     session taken at connect; False: handlers use the app's session interface directly,
-    for server-side sessions), ``path`` (default ``'socket.io'``), ``message_queue`` and
-    ``channel`` (scale-out; not available yet). Every other option configures
+    for server-side sessions), ``path`` (default ``'socket.io'``), ``message_queue`` (a
+    ``redis://``, ``rediss://``, ``redis+sentinel://`` or ``amqp://`` URL: several server
+    processes form one cluster; without an app the object is a write-only emitter usable
+    from any process) and ``channel`` (default ``'flask-socketio'``). Every other option
+    configures
     :class:`socketwire.Server`: ``cors_allowed_origins``, ``ping_interval``,
     ``ping_timeout``, ``max_http_buffer_size``, ``cookie``, ``always_connect``,
     ``logger``, ``engineio_logger``, ``async_handlers``, ``handler_threads``, ...
-    ``async_mode`` may be None or ``'threading'``.
+    ``async_mode`` may be None, ``'threading'`` or ``'gevent'`` (after
+    ``gevent.monkey.patch_all()``; ``run()`` then serves with gevent's WSGI server).
     """
 
     reason = DisconnectReason
@@ -131,6 +134,9 @@ class SocketIO:
         self.manage_session = True
         self.message_queue: Any = None
         self.channel = "flask-socketio"
+        self.async_mode: str | None = None
+        #: the write-only manager of a SocketIO(message_queue=...) without an app
+        self._emitter: Any = None
         self.path = "socket.io"
         self.exception_handlers: dict[str, Callable[[BaseException], Any]] = {}
         self.default_exception_handler: Callable[[BaseException], Any] | None = None
@@ -148,7 +154,8 @@ class SocketIO:
     def _configure(self, options: dict[str, Any]) -> None:
         options = dict(options)
         if "async_mode" in options:
-            check_async_mode(options.pop("async_mode"))
+            check_async_mode(options["async_mode"])
+            self.async_mode = options.pop("async_mode")
         self.manage_session = options.pop("manage_session", self.manage_session)
         self.message_queue = options.pop("message_queue", self.message_queue)
         self.channel = options.pop("channel", self.channel)
@@ -156,12 +163,6 @@ class SocketIO:
         path = options.pop("path", None) or options.pop("resource", None)
         if path:
             self.path = path.strip("/")
-        if self.message_queue is not None:
-            raise NotImplementedError(
-                "SocketIO(message_queue=...) is not available yet in socketwire.flask: the "
-                "Redis and AMQP client managers are still to come. Run one process, or leave "
-                "message_queue unset."
-            )
         self.server_options.update(options)
 
     def init_app(self, app: flask.Flask, **kwargs: Any) -> None:
@@ -177,6 +178,12 @@ class SocketIO:
     def _build_server(self) -> None:
         options = dict(self.server_options)
         options.setdefault("async_handlers", True)
+        if self.async_mode is not None:
+            options["async_mode"] = self.async_mode
+        if self.message_queue is not None:
+            options["client_manager"] = managers.from_url(
+                self.message_queue, channel=self.channel, asyncio=False
+            )
         server = Server(**options)
         for event, handler, namespace in self._registrations:
             server.on(event, handler, namespace=namespace)
@@ -186,6 +193,8 @@ class SocketIO:
         if old is not None:
             old.shutdown()
             old.driver.stop()
+            if old.manager is not None:
+                old.manager.close()
         for app in list(self._mounts):
             self._mount(app)
 
@@ -452,6 +461,21 @@ class SocketIO:
         or to the room or sid ``to``. Safe from any thread. Inside a handler,
         ``include_self=False`` leaves out the client being handled, and ``callback`` runs
         in that client's context."""
+        if self.server is None and self.message_queue is not None:
+            # an emitter for other processes (a Celery task, a script): no app, no server
+            if self._emitter is None:
+                self._emitter = managers.from_url(
+                    self.message_queue, channel=self.channel, write_only=True, asyncio=False
+                )
+            self._emitter.emit(
+                event,
+                _data(args),
+                to=to if to is not None else room,
+                skip_sid=skip_sid,
+                namespace=namespace or "/",
+                callback=callback,
+            )
+            return
         server = self._require_server()
         namespace = namespace or "/"
         sid, context_namespace = self._context_sid()
@@ -594,6 +618,12 @@ class SocketIO:
             logging.getLogger("socketwire").setLevel(logging.INFO)
 
         def serve() -> None:
+            if self.async_mode in ("gevent", "gevent_uwsgi"):
+                from ..transports import gevent_server
+
+                tls = {"certfile": certfile, "keyfile": keyfile} if certfile else {}
+                gevent_server.serve(target, host or "127.0.0.1", port or 5000, **tls)
+                return
             native.run(
                 target,
                 host=host,
