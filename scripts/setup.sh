@@ -33,3 +33,16 @@ if [ "${SKIP_BROWSER_INSTALL:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&
     echo "chromium is not installed: browser tests will be skipped (apt-get install chromium)" >&2
   fi
 fi
+
+# Debian's nginx for the cluster test behind a real load balancer (ip_hash); the test runs
+# its own nginx process on a free port with a generated config, never the system service.
+if [ "${SKIP_NGINX_INSTALL:-0}" != 1 ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's nginx for the cluster tests..."
+    (apt-get install -y -q nginx >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx >/dev/null 2>&1; }) \
+      || echo "could not install nginx: the nginx cluster test will be skipped" >&2
+  else
+    echo "nginx is not installed: the nginx cluster test will be skipped (apt-get install nginx)" >&2
+  fi
+fi
