@@ -402,3 +402,16 @@ def test_payload_too_large_closes_the_polling_session() -> None:
         413,
         3,
     )
+
+
+def test_poll_overtaken_by_the_clients_close_gets_a_noop_once() -> None:
+    engine, listener = make()
+    session, _ = handshake(engine)
+    post(engine, session, "1", 0.01)  # the close arrives before the poll sent with it
+    assert listener.closed == [(session.sid, DisconnectReason.CLIENT_DISCONNECT)]
+    first = poll(engine, session, 0.02)
+    assert isinstance(first, Response) and (first.status, first.body) == (200, b"6")
+    assert error(poll(engine, session, 0.03)) == (400, 1)  # only once
+    other, _ = handshake(engine)
+    post(engine, other, "1", 0.1)
+    assert error(poll(engine, other, 2.0)) == (400, 1)  # and only shortly after the close

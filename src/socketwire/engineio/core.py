@@ -71,6 +71,9 @@ __all__ = [
     "WebSocketAccept",
 ]
 
+#: how long after a client's close an in-flight poll of it still gets a clean noop (seconds)
+CLIENT_CLOSE_GRACE = 1.0
+
 #: packets in one long-polling response (python-engineio's client decodes at most 16)
 MAX_POLL_PACKETS = 16
 
@@ -313,6 +316,9 @@ class EngineCore:
         self.timers = TimerQueue()
         #: the time of the call in progress, for the listener's own timers
         self.now = 0.0
+        #: polling sessions the client closed with no poll parked: sid -> when. A poll of
+        #: theirs that was already in flight gets the noop it would have got, not a 400.
+        self._client_closed: dict[str, float] = {}
         self._dirty: list[Session] = []
 
     # ------------------------------------------------------------------ HTTP
@@ -368,6 +374,15 @@ class EngineCore:
             return self._open(request, transport, now, cors)
         session = self.sessions.get(sid)
         if session is None:
+            closed_at = self._client_closed.pop(sid, None)
+            if (
+                closed_at is not None
+                and request.method == "GET"
+                and transport == POLLING
+                and now - closed_at < CLIENT_CLOSE_GRACE
+            ):
+                # the poll was already on its way when the client's close overtook it
+                return Response(200, [("Content-Type", "text/plain; charset=UTF-8"), *cors], b"6")
             raise HTTPError(400, 1, ERROR_MESSAGES[1])
         if transport == WEBSOCKET:
             # Only a polling session that is not already upgrading may upgrade.
@@ -694,6 +709,8 @@ class EngineCore:
         session.close_reason = reason
         if reason is DisconnectReason.CLIENT_DISCONNECT:
             session.close_packet = pk.NOOP if session.transport == POLLING else None
+            if session.transport == POLLING and session.poll_waiter is None:
+                self._remember_client_close(session.sid)
         elif send_close:
             session.close_packet = pk.CLOSE
         elif session.transport == POLLING:
@@ -707,6 +724,15 @@ class EngineCore:
         self.sessions.pop(session.sid, None)
         self._mark(session)
         self.listener.on_close(session, reason)
+
+    def _remember_client_close(self, sid: str) -> None:
+        closed = self._client_closed
+        closed[sid] = self.now
+        while closed:  # forget the old ones (insertion order is time order)
+            first = next(iter(closed))
+            if self.now - closed[first] < CLIENT_CLOSE_GRACE:
+                break
+            del closed[first]
 
     # ------------------------------------------------------------------ time
 

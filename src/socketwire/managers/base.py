@@ -191,6 +191,23 @@ class AsyncManager(ManagerBase):
         self.publish(self._emit_message(event, data, to, room, skip_sid, namespace, callback))
         await self.flush()
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Backpressure for bursts of emits (an ``await sio.emit(...)`` loop never yields to
+        the publisher otherwise, and the bounded queue would drop the oldest messages with
+        the broker up): while the broker is taking messages and the queue is more than half
+        full, wait until it is under a quarter, for at most ``timeout`` seconds. With the
+        broker down it returns at once: then the queue's bound applies."""
+        if len(self._queue) * 2 <= self.queue_size or not self._healthy:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self._queue) * 4 > self.queue_size and self._healthy:
+            if loop.time() >= deadline:
+                return
+            await asyncio.sleep(0.001)
+
+    _healthy = True
+
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until the publish queue is empty (True) or ``timeout`` passes (False)."""
         loop = asyncio.get_running_loop()
@@ -218,6 +235,7 @@ class AsyncManager(ManagerBase):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._healthy = False
                 attempt += 1
                 delay = backoff(attempt)
                 self.logger.error(
@@ -229,6 +247,7 @@ class AsyncManager(ManagerBase):
                 self._sending = False
             queue.popleft()
             self.stats["published"] += 1
+            self._healthy = True
             attempt = 0
 
     async def _listener(self) -> None:
