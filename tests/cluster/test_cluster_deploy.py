@@ -44,6 +44,16 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _listeners(port: int) -> int:
+    """How many sockets listen on ``port`` (one per worker with SO_REUSEPORT)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            count += 1
+    return count
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -59,6 +69,7 @@ async def test_workers_share_a_port_form_a_cluster_and_are_supervised(
     try:
         supervisor.wait_ready()
         wait_for(lambda: len(_children(supervisor.proc.pid)) == WORKERS, "the workers to start")
+        wait_for(lambda: _listeners(supervisor.port) == WORKERS, "every worker to listen", 20)
         workers = _children(supervisor.proc.pid)
         clients = [await PyClient().connect(supervisor.url) for _ in range(8 * WORKERS)]
         try:
@@ -93,6 +104,7 @@ async def test_workers_share_a_port_form_a_cluster_and_are_supervised(
             "the supervisor to replace the killed worker",
             15,
         )
+        wait_for(lambda: _listeners(supervisor.port) == WORKERS, "the new worker to listen", 20)
         async with contextlib.AsyncExitStack() as stack:
             fresh = [await PyClient().connect(supervisor.url) for _ in range(6)]
             for c in fresh:
