@@ -61,7 +61,13 @@ class ServerFacade(base.HandlerRegistry):
         #: the message-queue manager joining this server to its cluster, if any
         self.manager = client_manager
         if client_manager is not None:
-            client_manager.attach(self)
+            if not isinstance(client_manager, self._manager_type()):
+                raise TypeError(
+                    f"{type(self).__name__} needs a {self._manager_type().__name__} "
+                    f"(AsyncRedisManager/AsyncAioPikaManager for AsyncServer, "
+                    f"RedisManager/KombuManager for Server), not {type(client_manager).__name__}"
+                )
+            self.manager.attach(self)
 
     # ------------------------------------------------------------------ operations
 
@@ -297,6 +303,11 @@ class ServerFacade(base.HandlerRegistry):
             return FAILED
 
     # ------------------------------------------------------------------ runtime hooks
+
+    @staticmethod
+    def _manager_type() -> type:
+        """The manager base class this runtime works with."""
+        raise NotImplementedError
 
     def _run(
         self,

@@ -123,6 +123,8 @@ class Server(ServerFacade):
         namespace; ``data`` as a tuple sends several arguments. ``callback`` is called with
         each client's acknowledgement arguments. Safe from any thread."""
         self._emit(event, data, to, room, skip_sid, namespace, callback, ignore_queue)
+        if self.manager is not None:
+            self.manager.drain()
 
     def send(
         self,
@@ -136,6 +138,8 @@ class Server(ServerFacade):
     ) -> None:
         """Emit the ``message`` event."""
         self._emit("message", data, to, room, skip_sid, namespace, callback, ignore_queue)
+        if self.manager is not None:
+            self.manager.drain()
 
     def call(
         self,
@@ -224,6 +228,12 @@ class Server(ServerFacade):
 
     def sleep(self, seconds: float = 0) -> None:
         time.sleep(seconds)
+
+    @staticmethod
+    def _manager_type() -> type:
+        from .managers.base import ThreadManager
+
+        return ThreadManager
 
     # ------------------------------------------------------------------ handlers
 

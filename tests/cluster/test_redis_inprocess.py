@@ -112,3 +112,24 @@ async def test_other_channels_and_garbage_are_ignored(
         await eventually(lambda: a.manager.stats["invalid"] >= 4, "garbage to be counted")
         assert "ignoring a message" in caplog.text
         await other.close()
+
+
+def test_manager_must_match_the_runtime(redis_url: str, channel: str) -> None:
+    with pytest.raises(TypeError, match="AsyncManager"):
+        socketwire.AsyncServer(client_manager=socketwire.RedisManager(redis_url, channel=channel))
+    with pytest.raises(TypeError, match="ThreadManager"):
+        socketwire.Server(client_manager=socketwire.AsyncRedisManager(redis_url, channel=channel))
+
+
+async def test_a_burst_of_emits_loses_nothing(redis_url: str, channel: str) -> None:
+    """Backpressure: 3000 emits in a loop with a queue of 1000 drop nothing."""
+    async with node(redis_url, channel) as (a, _), node(redis_url, channel) as (b, url_b):
+        a.manager.queue_size = 1000
+        async with client(url_b) as cb:
+            got: list[int] = []
+            cb.on("n", got.append)
+            for i in range(3000):
+                await a.emit("n", i)
+            await eventually(lambda: len(got) == 3000, "3000 messages")
+            assert got == list(range(3000))
+            assert a.manager.stats["dropped"] == 0

@@ -74,6 +74,7 @@ class AsyncServer(ServerFacade):
         namespace; ``data`` as a tuple sends several arguments. ``callback`` is called with
         each client's acknowledgement arguments."""
         self._emit(event, data, to, room, skip_sid, namespace, callback, ignore_queue)
+        await self._backpressure()
 
     async def send(
         self,
@@ -87,6 +88,7 @@ class AsyncServer(ServerFacade):
     ) -> None:
         """Emit the ``message`` event."""
         self._emit("message", data, to, room, skip_sid, namespace, callback, ignore_queue)
+        await self._backpressure()
 
     async def call(
         self,
@@ -127,12 +129,21 @@ class AsyncServer(ServerFacade):
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         self._enter_room(sid, room, namespace)
+        await self._backpressure()
 
     async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         self._leave_room(sid, room, namespace)
+        await self._backpressure()
 
     async def close_room(self, room: str, namespace: str | None = None) -> None:
         self._close_room(room, namespace)
+        await self._backpressure()
+
+    async def _backpressure(self) -> None:
+        """A loop of emits gives the message-queue publisher its turn (see
+        ``AsyncManager.drain``)."""
+        if self.manager is not None:
+            await self.manager.drain()
 
     async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
         return self._get_session(sid, namespace)
@@ -181,6 +192,12 @@ class AsyncServer(ServerFacade):
 
     async def sleep(self, seconds: float = 0) -> None:
         await asyncio.sleep(seconds)
+
+    @staticmethod
+    def _manager_type() -> type:
+        from ..managers.base import AsyncManager
+
+        return AsyncManager
 
     # ------------------------------------------------------------------ handlers
 

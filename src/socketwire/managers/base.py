@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import random
 import threading
@@ -110,6 +111,30 @@ class ManagerBase:
     def publish(self, message: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    #: messages a publisher takes from its queue at once (one round trip to the broker)
+    batch_size = 100
+
+    def _enqueue(self, queue: collections.deque[bytes], data: bytes, inflight: int) -> None:
+        """Append ``data``; when the queue is full drop its oldest message that is not being
+        sent right now (the first ``inflight`` are), and say so (rate-limited)."""
+        if len(queue) >= self.queue_size:
+            if inflight < len(queue):
+                del queue[inflight]
+            else:
+                data = b""  # everything queued is on its way: the new message is the one lost
+            self.stats["dropped"] += 1
+            dropped = self.stats["dropped"]
+            if dropped == 1 or dropped % 100 == 0:
+                self.logger.error(
+                    "%s: publish queue full (%d messages): %d dropped so far",
+                    self.name,
+                    self.queue_size,
+                    dropped,
+                )
+            if not data:
+                return
+        queue.append(data)
+
     def _emit_message(
         self,
         event: str,
@@ -166,12 +191,7 @@ class AsyncManager(ManagerBase):
         """Queue ``message`` for the broker (never blocks; see the module docstring)."""
         if self._loop is None:
             self.start()
-        queue = self._queue
-        if len(queue) >= self.queue_size:
-            queue.popleft()
-            self.stats["dropped"] += 1
-            self.logger.error("%s: publish queue full, dropped the oldest message", self.name)
-        queue.append(cluster.encode(message))
+        self._enqueue(self._queue, cluster.encode(message), self._inflight)
         assert self._wakeup is not None
         self._wakeup.set()
 
@@ -219,6 +239,12 @@ class AsyncManager(ManagerBase):
         return True
 
     _sending = False
+    _inflight = 0
+
+    async def _publish_batch(self, batch: list[bytes]) -> None:
+        """Send ``batch`` in order (backends override this to use one round trip)."""
+        for data in batch:
+            await self._publish(data)
 
     async def _publisher(self) -> None:
         queue = self._queue
@@ -229,9 +255,11 @@ class AsyncManager(ManagerBase):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            batch = list(itertools.islice(queue, self.batch_size))
             self._sending = True
+            self._inflight = len(batch)
             try:
-                await self._publish(queue[0])
+                await self._publish_batch(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -245,8 +273,10 @@ class AsyncManager(ManagerBase):
                 continue
             finally:
                 self._sending = False
-            queue.popleft()
-            self.stats["published"] += 1
+                self._inflight = 0
+            for _ in batch:
+                queue.popleft()
+            self.stats["published"] += len(batch)
             self._healthy = True
             attempt = 0
 
@@ -337,12 +367,19 @@ class ThreadManager(ManagerBase):
             self.start()
         data = cluster.encode(message)
         with self._cond:
-            if len(self._queue) >= self.queue_size:
-                self._queue.popleft()
-                self.stats["dropped"] += 1
-                self.logger.error("%s: publish queue full, dropped the oldest message", self.name)
-            self._queue.append(data)
+            self._enqueue(self._queue, data, self._inflight)
             self._cond.notify_all()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Backpressure for bursts of emits, as :meth:`AsyncManager.drain`: while the broker
+        takes messages and the queue is more than half full, wait until it is under a
+        quarter (at most ``timeout`` seconds)."""
+        with self._cond:
+            if len(self._queue) * 2 <= self.queue_size or not self._healthy:
+                return
+            self._cond.wait_for(
+                lambda: len(self._queue) * 4 <= self.queue_size or not self._healthy, timeout
+            )
 
     def emit(
         self,
@@ -366,6 +403,14 @@ class ThreadManager(ManagerBase):
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._sending, timeout)
 
+    _healthy = True
+    _inflight = 0
+
+    def _publish_batch(self, batch: list[bytes]) -> None:
+        """Send ``batch`` in order (backends override this to use one round trip)."""
+        for data in batch:
+            self._publish(data)
+
     def _publisher(self) -> None:
         attempt = 0
         while True:
@@ -373,13 +418,17 @@ class ThreadManager(ManagerBase):
                 self._cond.wait_for(lambda: self._queue or self._stopping)
                 if self._stopping and not self._queue:
                     return
-                data = self._queue[0]
+                batch = list(itertools.islice(self._queue, self.batch_size))
                 self._sending = True
+                self._inflight = len(batch)
             try:
-                self._publish(data)
+                self._publish_batch(batch)
             except Exception as exc:
                 with self._cond:
                     self._sending = False
+                    self._inflight = 0
+                    self._healthy = False
+                    self._cond.notify_all()
                     if self._stopping:
                         return
                 attempt += 1
@@ -392,9 +441,12 @@ class ThreadManager(ManagerBase):
                 continue
             attempt = 0
             with self._cond:
-                self._queue.popleft()
+                for _ in batch:
+                    self._queue.popleft()
                 self._sending = False
-                self.stats["published"] += 1
+                self._inflight = 0
+                self._healthy = True
+                self.stats["published"] += len(batch)
                 self._cond.notify_all()
 
     def _listener(self) -> None:

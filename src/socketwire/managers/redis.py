@@ -80,6 +80,25 @@ class AsyncRedisManager(AsyncManager):
                 pass
             raise
 
+    async def _publish_batch(self, batch: list[bytes]) -> None:
+        if len(batch) == 1:
+            await self._publish(batch[0])
+            return
+        if self._publisher_client is None:
+            self._publisher_client = self._connect()
+        try:
+            pipe = self._publisher_client.pipeline(transaction=False)
+            for data in batch:
+                pipe.publish(self.channel, data)
+            await pipe.execute()
+        except Exception:
+            client, self._publisher_client = self._publisher_client, None
+            try:
+                await client.aclose()
+            except Exception:
+                pass
+            raise
+
     async def _subscribe(self) -> AsyncIterator[bytes]:
         client = self._connect()
         pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -144,6 +163,25 @@ class RedisManager(ThreadManager):
             self._publisher_client = self._connect()
         try:
             self._publisher_client.publish(self.channel, data)
+        except Exception:
+            client, self._publisher_client = self._publisher_client, None
+            try:
+                client.close()
+            except Exception:
+                pass
+            raise
+
+    def _publish_batch(self, batch: list[bytes]) -> None:
+        if len(batch) == 1:
+            self._publish(batch[0])
+            return
+        if self._publisher_client is None:
+            self._publisher_client = self._connect()
+        try:
+            pipe = self._publisher_client.pipeline(transaction=False)
+            for data in batch:
+                pipe.publish(self.channel, data)
+            pipe.execute()
         except Exception:
             client, self._publisher_client = self._publisher_client, None
             try:

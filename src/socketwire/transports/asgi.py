@@ -54,7 +54,12 @@ class ASGIApp(routing.Mount):
     def other_asgi_app(self) -> Any:
         return self.other
 
+    _managers_started = False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._managers_started:  # the first call (lifespan, or a first request)
+            self._managers_started = True
+            self.start_managers()
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)

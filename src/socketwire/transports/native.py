@@ -665,6 +665,7 @@ async def create_server(
 async def serve(app: Any, host: str = "127.0.0.1", port: int = 5000, **kwargs: Any) -> None:
     """Serve ``app`` until cancelled."""
     server = await create_server(app, host, port, **kwargs)
+    _as_app(app).start_managers()
     startup = getattr(_as_app(app), "on_startup", None)
     if startup is not None:
         result = startup()

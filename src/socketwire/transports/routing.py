@@ -172,6 +172,15 @@ class Mount:
             return self.other.static(path)
         return found
 
+    def start_managers(self) -> None:
+        """Subscribe the message-queue managers of the mounted servers now (an asyncio one
+        needs the running loop), so a node without clients still hears its cluster."""
+        manager = getattr(self.server, "manager", None)
+        if manager is not None:
+            manager.start()
+        if isinstance(self.other, Mount):
+            self.other.start_managers()
+
     def fallback(self) -> tuple[str, Any] | None:
         """The first non-mount app down the chain, with its kind."""
         other = self.other
