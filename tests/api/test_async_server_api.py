@@ -330,3 +330,37 @@ async def test_disconnect_handler_sees_session_and_rooms() -> None:
     # python-engineio's client closes its WebSocket before its goodbye packets go out
     assert reason in ("client disconnect", "transport close")
     assert sio.rooms(sid) == []
+
+
+async def test_coroutine_handlers_started_eagerly_still_wait_and_fail_properly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sio = socketwire.AsyncServer()
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @sio.on("now")
+    async def now(sid: str) -> str:
+        return "no wait at all"
+
+    @sio.on("waits")
+    async def waits(sid: str) -> str:
+        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+        return await gate
+
+    @sio.on("fails_late")
+    async def fails_late(sid: str) -> None:
+        await asyncio.sleep(0.01)
+        raise KeyError("late failure")
+
+    async with running(sio) as url, client(url) as c:
+        assert await c.call("now", timeout=WAIT) == "no wait at all"
+        pending = asyncio.ensure_future(c.call("waits", timeout=WAIT))
+        await asyncio.sleep(0.05)
+        assert not pending.done()
+        gate.set_result("opened")
+        assert await pending == "opened"
+        with pytest.raises(socketio.exceptions.TimeoutError):
+            await c.call("fails_late", timeout=0.5)
+        assert "late failure" in caplog.text
+        assert await c.call("now", timeout=WAIT) == "no wait at all"

@@ -224,7 +224,22 @@ class AsyncServer(ServerFacade):
             task = asyncio.ensure_future(self._after(previous, result))
             self._chains[socket.sid] = task
         else:
-            task = asyncio.ensure_future(result)
+            # Run the coroutine at once, up to its first real wait (as Python 3.12's eager
+            # tasks do): most handlers finish without waiting, and their ack then leaves in
+            # the same flush, with no Task created at all.
+            try:
+                first = result.send(None)
+            except StopIteration as stop:
+                if done is not None:
+                    done(stop.value, None)
+                return
+            except Exception as exc:
+                if not isinstance(exc, expected):
+                    self._handler_failed(fn, exc)
+                if done is not None:
+                    done(None, exc)
+                return
+            task = asyncio.ensure_future(_Resume(result, first))
         self._tasks.add(task)
 
         def finished(task: asyncio.Future[Any]) -> None:
@@ -247,3 +262,33 @@ class AsyncServer(ServerFacade):
             with contextlib.suppress(BaseException):
                 await asyncio.shield(previous)
         return await coro
+
+
+class _Resume:
+    """The rest of a coroutine that was started eagerly and suspended on ``first`` (what it
+    yielded): awaiting this hands ``first`` to the Task driving it, then forwards every
+    result and exception to the coroutine until it returns."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Any:
+        coro = self.coro
+        to_yield = self.first
+        self.first = None
+        while True:
+            try:
+                value = yield to_yield
+            except BaseException as exc:  # cancellation and the like go to the coroutine
+                try:
+                    to_yield = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                to_yield = coro.send(value)
+            except StopIteration as stop:
+                return stop.value
