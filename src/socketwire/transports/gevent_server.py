@@ -12,6 +12,8 @@ gunicorn's ``-k gevent`` worker needs nothing of this module: it exposes the soc
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from typing import Any
 
 __all__ = ["make_server", "serve"]
@@ -26,6 +28,9 @@ def _handler_class() -> Any:
         def get_environ(self) -> dict[str, Any]:
             environ: dict[str, Any] = super().get_environ()
             environ["socketwire.socket"] = self.socket
+            # small responses (polls, frames) must not wait for Nagle and a delayed ACK
+            with contextlib.suppress(OSError, AttributeError):
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return environ
 
     return SocketHandler

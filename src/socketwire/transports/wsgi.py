@@ -223,6 +223,8 @@ def _websocket(
     else:
         write = start_response("101 Switching Protocols", handshake)
         write(b"")  # sends the handshake response; the socket is ours from here on
+    with contextlib.suppress(OSError, AttributeError):  # frames must not wait for Nagle
+        sock.setsockopt(socket_module.IPPROTO_TCP, socket_module.TCP_NODELAY, 1)
     handle = _SyncWebSocket(sock, driver)
     session = result.session
     driver.ws_attached(result, handle)
