@@ -1,10 +1,22 @@
 """Fixtures for the interop suite: the test app as a real server subprocess.
 
-``server`` is parametrized over two serving modes:
+``server`` is parametrized over the serving modes.  asyncio ``AsyncServer``
+(``apps/echo_app.py``):
 
 * ``native`` -- ``python -m socketwire run echo_app:sio`` (socketwire's own
   asyncio HTTP/WebSocket server);
 * ``asgi``   -- ``uvicorn echo_app:app`` (socketwire.ASGIApp under uvicorn).
+
+Threaded ``Server`` (``apps/echo_app_sync.py``, the same events and behaviour):
+
+* ``native-sync``     -- ``python -m socketwire run echo_app_sync:sio`` (native
+  asyncio server, handlers on the worker pool);
+* ``gthread``         -- ``gunicorn -k gthread echo_app_sync:app`` (WSGIApp);
+* ``werkzeug``        -- Werkzeug's threaded ``run_simple`` (``serve_sync.py``);
+* ``gevent``          -- gevent.pywsgi after ``monkey.patch_all()``,
+  ``async_mode='gevent'`` (``serve_sync.py``);
+* ``gunicorn-gevent`` -- ``gunicorn -k gevent echo_app_sync:app``,
+  ``async_mode='gevent'``.
 
 One process per mode is shared by the whole session (tests isolate themselves
 with unique tags / room names); it is restarted if a test killed it.
@@ -31,7 +43,29 @@ HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 
 START_TIMEOUT = 20.0
-MODES = ("native", "asgi")
+ASYNC_MODES = ("native", "asgi")
+SYNC_MODES = ("native-sync", "gthread", "werkzeug", "gevent", "gunicorn-gevent")
+MODES = ASYNC_MODES + SYNC_MODES
+# The slow, timer-bound tests (heartbeat, client vanishes: several seconds of
+# ping cycles each) run on one mode per code path only: both asyncio modes,
+# the native server with threads, WSGIApp under real threads (gthread; Werkzeug
+# shares that code) and WSGIApp under gevent (gevent.pywsgi; gunicorn -k gevent
+# shares it).  SW_INTEROP_ALL_MODES=1 runs them on every mode.
+HEAVY_MODES = (
+    MODES
+    if os.environ.get("SW_INTEROP_ALL_MODES")
+    else (*ASYNC_MODES, "native-sync", "gthread", "gevent")
+)
+
+
+def heavy_modes(transports: tuple[str, ...]) -> pytest.MarkDecorator:
+    """Parametrize a test over HEAVY_MODES x ``transports`` instead of every
+    mode (same ``mode-transport`` ids as the other tests)."""
+    return pytest.mark.parametrize(
+        ("server_process", "transport"),
+        [pytest.param(m, t, id=f"{m}-{t}") for m in HEAVY_MODES for t in transports],
+        indirect=["server_process"],
+    )
 
 
 def free_port() -> int:
@@ -51,7 +85,8 @@ def _port_open(port: int) -> bool:
 
 
 class ServerProcess:
-    """A server subprocess running ``apps/echo_app.py`` in one mode."""
+    """A server subprocess running ``apps/echo_app.py`` (or its threaded twin
+    ``apps/echo_app_sync.py``) in one mode."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -92,13 +127,57 @@ class ServerProcess:
                 "warning",
                 "--no-access-log",
             ]
+        if self.mode == "native-sync":
+            return [
+                sys.executable,
+                "-m",
+                "socketwire",
+                "run",
+                "echo_app_sync:sio",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ]
+        if self.mode in ("gthread", "gunicorn-gevent"):
+            worker = ["-k", "gthread", "--threads", "50"]
+            if self.mode == "gunicorn-gevent":
+                worker = ["-k", "gevent"]
+            return [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                *worker,
+                "-w",
+                "1",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--graceful-timeout",
+                "2",
+                "--log-level",
+                "warning",
+                "echo_app_sync:app",
+            ]
+        if self.mode in ("werkzeug", "gevent"):
+            return [sys.executable, "serve_sync.py", self.mode, "127.0.0.1", str(self.port)]
         raise ValueError(self.mode)
 
-    def start(self) -> None:
-        self.port = free_port()
+    def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(APPS), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        env.pop("SW_TEST_ASYNC_MODE", None)
+        if self.mode in ("gevent", "gunicorn-gevent"):
+            # the app module is imported after the monkey patching (by
+            # serve_sync.py, or in gunicorn's gevent worker)
+            env["SW_TEST_ASYNC_MODE"] = "gevent"
+        return env
+
+    def start(self) -> None:
+        self.port = free_port()
+        env = self.env()
         self._log = open(self._log_path, "ab")
         self._log.write(f"\n===== start {self.mode} on {self.port} =====\n".encode())
         self._log.flush()

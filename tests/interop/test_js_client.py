@@ -2,7 +2,9 @@
 
 Each test runs one scenario of js_driver.cjs in a subprocess, over
 polling only / websocket only / polling-then-upgrade, against the test app
-served natively and under uvicorn.
+in every serving mode of conftest.MODES: the asyncio app served natively and
+under uvicorn, and its threaded twin served natively, by gunicorn (gthread,
+gevent), Werkzeug and gevent.pywsgi.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ServerProcess
+from .conftest import ServerProcess, heavy_modes
 from .helpers import (
     MAX_PAYLOAD,
     PING_INTERVAL_MS,
@@ -190,6 +192,7 @@ def test_client_disconnect(server: ServerProcess, transport: str, tag: str) -> N
     assert r["server_view"] == {"reasons": ["client disconnect"], "timeout": False}
 
 
+@heavy_modes(TRANSPORTS)
 def test_client_vanishes(server: ServerProcess, transport: str, tag: str) -> None:
     """The client process dies without a goodbye: the server must notice."""
     r = js(server, "vanish", transport, tag)
@@ -207,6 +210,7 @@ def test_client_vanishes(server: ServerProcess, transport: str, tag: str) -> Non
         assert view["reasons"][0] in ("ping timeout", "transport close")
 
 
+@heavy_modes(TRANSPORTS)
 def test_heartbeat_keeps_connection(server: ServerProcess, transport: str, tag: str) -> None:
     r = js(
         server,
