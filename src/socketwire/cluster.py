@@ -17,7 +17,15 @@ join   nsp, sids, room                                       local sockets among
 leave  nsp, sids, room                                       ... leave ``room``
 close  nsp, room                                             everyone leaves ``room``
 kick   nsp, sids                                             disconnect local ``sids``
+fetch  nsp, rooms, except, reply {node, id}                  answer ``sockets`` with its
+                                                             local matches
+sockets to (node), id, sockets [{sid, nsp, rooms}]           only node ``to``: collect
+hello  answer (bool)                                         note the sender alive (and
+                                                             say hello back if asked)
 ====== ===================================================== ============================
+
+Nodes say ``hello`` when they start and every :data:`HEARTBEAT` seconds, so each knows which
+others are alive: a cluster-wide query (``fetch``) waits for exactly those, or its timeout.
 
 Every message also carries ``v`` (this format's version), ``ch`` (the channel: several apps
 may share a broker) and ``node`` (the sender's id: a node ignores its own messages). A message
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,6 +54,9 @@ from .socketio.packet import PacketType
 __all__ = ["VERSION", "ClusterMessageError", "ClusterNode", "decode", "encode"]
 
 VERSION = 1
+#: seconds between a node's ``hello`` messages; a node unheard of for 2.5 times as long is
+#: taken for gone
+HEARTBEAT = 5.0
 #: the largest message a node accepts (bytes)
 MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -87,6 +99,24 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
         raise ClusterMessageError(f"message of channel {message.get('ch')!r}")
     _str(message.get("node"), "node")
     op = message.get("op")
+    if op == "hello":
+        if not isinstance(message.get("answer"), bool):
+            raise ClusterMessageError("answer must be a boolean")
+        return message
+    if op == "sockets":
+        _str(message.get("to"), "to")
+        if not isinstance(message.get("id"), int):
+            raise ClusterMessageError("id must be an integer")
+        sockets = message.get("sockets")
+        if not isinstance(sockets, list) or not all(
+            isinstance(item, dict)
+            and isinstance(item.get("sid"), str)
+            and isinstance(item.get("nsp"), str)
+            and _str_list(item.get("rooms"), "rooms") is not None
+            for item in sockets
+        ):
+            raise ClusterMessageError("sockets must be [{sid, nsp, rooms}]")
+        return message
     if op == "ack":
         _str(message.get("to"), "to")
         if not isinstance(message.get("id"), int):
@@ -97,7 +127,7 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
     nsp = _str(message.get("nsp"), "nsp")
     if not nsp.startswith("/"):
         raise ClusterMessageError("nsp must start with /")
-    if op == "emit" or op == "call":
+    if op == "emit" or op == "call" or op == "fetch":
         _str_list(message.get("rooms"), "rooms", optional=True)
         _str_list(message.get("except"), "except")
         if op == "emit":
@@ -119,9 +149,10 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
             ):
                 raise ClusterMessageError("packet does not match the message")
         else:
-            args = message.get("args")
-            if not isinstance(args, list) or not args or not isinstance(args[0], str):
-                raise ClusterMessageError("args must be [event, ...]")
+            if op == "call":
+                args = message.get("args")
+                if not isinstance(args, list) or not args or not isinstance(args[0], str):
+                    raise ClusterMessageError("args must be [event, ...]")
             reply = message.get("reply")
             if (
                 not isinstance(reply, dict)
@@ -146,13 +177,23 @@ class ClusterNode:
     the messages of other nodes to its :class:`SocketIOCore` (``core`` is None for a
     write-only emitter)."""
 
-    def __init__(self, core: SocketIOCore | None, channel: str) -> None:
+    def __init__(
+        self,
+        core: SocketIOCore | None,
+        channel: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.core = core
         self.channel = channel
+        self.clock = clock
         self.node_id = secrets.token_hex(8)
         self._ids = itertools.count(1)
         #: callbacks of calls/emits whose acks other nodes will send back
         self.callbacks: dict[int, Callable[..., Any]] = {}
+        #: other nodes heard of: node id -> when (the caller's clock)
+        self.peers: dict[str, float] = {}
+        #: cluster-wide queries in progress: id -> Query
+        self.queries: dict[int, Query] = {}
 
     def _message(self, op: str, **fields: Any) -> dict[str, Any]:
         return {"v": VERSION, "ch": self.channel, "node": self.node_id, "op": op, **fields}
@@ -204,6 +245,43 @@ class ClusterNode:
     def ack(self, to: str, ack_id: int, args: list[Any]) -> dict[str, Any]:
         return self._message("ack", to=to, id=ack_id, args=args)
 
+    def hello(self, answer: bool = False) -> dict[str, Any]:
+        return self._message("hello", answer=answer)
+
+    def alive_peers(self, now: float) -> set[str]:
+        limit = now - 2.5 * HEARTBEAT
+        return {node for node, seen in self.peers.items() if seen >= limit}
+
+    def fetch(
+        self,
+        nsp: str,
+        rooms: list[str] | None,
+        skip: list[str] | None,
+        now: float,
+        done: Callable[[Query], None],
+    ) -> tuple[Query, dict[str, Any] | None]:
+        """Start a cluster-wide query for the sockets of ``nsp`` in ``rooms``: returns the
+        query (its local part filled in) and the message to publish (None when no other node
+        is alive). ``done(query)`` is called once every alive node has answered."""
+        query_id = next(self._ids)
+        query = Query(query_id, self.alive_peers(now), done)
+        if self.core is not None:
+            query.sockets.extend(_describe(self.core.adapter.select(nsp, rooms, skip)))
+        if not query.waiting:
+            return query, None
+        self.queries[query_id] = query
+        message = self._message(
+            "fetch",
+            nsp=nsp,
+            rooms=rooms,
+            reply={"node": self.node_id, "id": query_id},
+            **{"except": skip or []},
+        )
+        return query, message
+
+    def forget_query(self, query: Query) -> None:
+        self.queries.pop(query.id, None)
+
     # ------------------------------------------------------------ applying
 
     def apply(
@@ -213,7 +291,26 @@ class ClusterNode:
         acks of a ``call``). For an ``ack`` addressed here, returns the callback to run with
         ``message['args']``; the runtime runs it."""
         op = message["op"]
-        if message["node"] == self.node_id:
+        sender = message["node"]
+        if sender == self.node_id:
+            return None
+        if op == "hello":
+            new = sender not in self.peers
+            self.peers[sender] = self.clock()
+            if message["answer"] or new:
+                # a newcomer learns of us at once instead of at our next heartbeat
+                reply(self.hello(answer=False))
+            return None
+        self.peers[sender] = self.clock()
+        if op == "sockets":
+            if message["to"] == self.node_id:
+                query = self.queries.get(message["id"])
+                if query is not None:
+                    query.sockets.extend(message["sockets"])
+                    query.waiting.discard(sender)
+                    if not query.waiting:
+                        del self.queries[query.id]
+                        query.done(query)
             return None
         if op == "ack":
             if message["to"] != self.node_id:
@@ -245,6 +342,10 @@ class ClusterNode:
                     core.disconnect(socket)
         elif op == "close":
             core.close_room(nsp, message["room"])
+        elif op == "fetch":
+            origin = message["reply"]
+            found = _describe(core.adapter.select(nsp, message["rooms"], message["except"]))
+            reply(self._message("sockets", to=origin["node"], id=origin["id"], sockets=found))
         return None
 
     @staticmethod
@@ -255,6 +356,26 @@ class ClusterNode:
             if socket is not None and socket.nsp == nsp:
                 found.append(socket)
         return found
+
+
+class Query:
+    """A cluster-wide query: the sockets found so far, and the nodes still to answer."""
+
+    __slots__ = ("done", "id", "sockets", "waiting")
+
+    def __init__(self, query_id: int, waiting: set[str], done: Callable[[Query], None]) -> None:
+        self.id = query_id
+        self.waiting = waiting
+        self.done = done
+        self.sockets: list[dict[str, Any]] = []
+
+
+def _describe(sockets: Iterable[Socket]) -> list[dict[str, Any]]:
+    return [
+        {"sid": socket.sid, "nsp": socket.nsp, "rooms": sorted(socket.rooms)}
+        for socket in sockets
+        if socket.connected
+    ]
 
 
 class _Relay:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import base
+from .cluster import ClusterNode, Query, _describe
 from .driver import Driver
 from .engineio.core import DisconnectReason
 from .exceptions import BadNamespaceError, DisconnectedError
@@ -130,6 +131,31 @@ class ServerFacade(base.HandlerRegistry):
             self.driver.run(self.core.forget_ack, socket, callback)
         if self.manager is not None:
             self.manager.node.forget(callback)
+
+    def _fetch_start(
+        self, room: str | None, namespace: str | None, done: Callable[[Query], None]
+    ) -> Query:
+        """Start a query for the sockets of ``namespace`` (in ``room``) on every node; the
+        local part is filled in at once; ``done`` runs when the others have answered."""
+        nsp = namespace or "/"
+        rooms = None if room is None else [room]
+        if self.manager is None:
+            query = Query(0, set(), done)
+            with self.driver.lock:
+                query.sockets.extend(_describe(self.core.adapter.select(nsp, rooms)))
+            return query
+        node: ClusterNode = self.manager.node
+        with self.driver.lock:
+            query, message = node.fetch(nsp, rooms, None, node.clock(), done)
+        if message is not None:
+            self.manager.publish(message)
+        return query
+
+    def _fetch_abandon(self, query: Query) -> str:
+        if self.manager is not None:
+            with self.driver.lock:
+                self.manager.node.forget_query(query)
+        return f"{len(query.waiting)} node(s) did not answer: {sorted(query.waiting)}"
 
     def _socket(self, sid: str, namespace: str | None) -> Socket:
         socket = self.core.sockets.get(sid)

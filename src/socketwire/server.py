@@ -176,6 +176,18 @@ class Server(ServerFacade):
             with self.driver.lock:
                 pending.discard(waiter)
 
+    def fetch_sockets(
+        self, room: str | None = None, namespace: str | None = None, timeout: float = 5
+    ) -> list[dict[str, Any]]:
+        """The sockets of ``namespace`` (those in ``room``), on every node of the cluster,
+        as ``{'sid', 'nsp', 'rooms'}`` (Node's ``fetchSockets``). Raises
+        :class:`socketwire.TimeoutError` if an alive node does not answer in ``timeout``."""
+        finished = threading.Event()
+        query = self._fetch_start(room, namespace, lambda query: finished.set())
+        if query.waiting and not finished.wait(timeout):
+            raise TimeoutError(self._fetch_abandon(query))
+        return query.sockets
+
     def _abandon_calls(self, socket: Socket) -> None:
         for waiter in self._calls.pop(socket.sid, ()):
             waiter.error = DisconnectedError(f"{socket.sid} disconnected")

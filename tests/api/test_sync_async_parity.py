@@ -23,6 +23,7 @@ COROUTINES = {
     "disconnect",
     "shutdown",
     "sleep",
+    "fetch_sockets",
 }
 
 

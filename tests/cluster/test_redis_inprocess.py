@@ -133,3 +133,31 @@ async def test_a_burst_of_emits_loses_nothing(redis_url: str, channel: str) -> N
             await eventually(lambda: len(got) == 3000, "3000 messages")
             assert got == list(range(3000))
             assert a.manager.stats["dropped"] == 0
+
+
+async def test_fetch_sockets_across_nodes(redis_url: str, channel: str) -> None:
+    async with node(redis_url, channel) as (a, url_a), node(redis_url, channel) as (b, url_b):
+        await eventually(
+            lambda: (
+                len(a.manager.node.alive_peers(a.manager.node.clock())) == 1
+                and len(b.manager.node.alive_peers(b.manager.node.clock())) == 1
+            ),
+            "the nodes to know each other",
+        )
+        async with client(url_a) as ca, client(url_b) as cb1, client(url_b) as cb2:
+            await cb1.call("join", "den", timeout=WAIT)
+            await ca.call("join", "den", timeout=WAIT)
+            everyone = await a.fetch_sockets()
+            assert {s["sid"] for s in everyone} == {ca.get_sid(), cb1.get_sid(), cb2.get_sid()}
+            den = await b.fetch_sockets(room="den")
+            assert {s["sid"] for s in den} == {ca.get_sid(), cb1.get_sid()}
+            assert all("den" in s["rooms"] and s["nsp"] == "/" for s in den)
+            # a node that stops answering makes the query time out, saying which
+            a.manager.node.peers["ghost-node"] = a.manager.node.clock()
+            with pytest.raises(socketwire.TimeoutError, match="ghost-node"):
+                await a.fetch_sockets(timeout=0.3)
+
+
+def test_fetch_sockets_without_a_cluster() -> None:
+    sio = socketwire.Server()
+    assert sio.fetch_sockets() == []

@@ -120,6 +120,26 @@ class AsyncServer(ServerFacade):
         finally:
             pending.discard(future)
 
+    async def fetch_sockets(
+        self, room: str | None = None, namespace: str | None = None, timeout: float = 5
+    ) -> list[dict[str, Any]]:
+        """The sockets of ``namespace`` (those in ``room``), on every node of the cluster,
+        as ``{'sid', 'nsp', 'rooms'}`` (Node's ``fetchSockets``). Raises
+        :class:`socketwire.TimeoutError` if an alive node does not answer in ``timeout``."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(query: Any) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        query = self._fetch_start(room, namespace, done)
+        if query.waiting:
+            try:
+                await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(self._fetch_abandon(query)) from None
+        return query.sockets
+
     def _abandon_calls(self, socket: Socket) -> None:
         for future in self._calls.pop(socket.sid, ()):
             if not future.done():

@@ -186,6 +186,7 @@ class AsyncManager(ManagerBase):
         self._tasks.append(self._loop.create_task(self._publisher()))
         if not self.write_only:
             self._tasks.append(self._loop.create_task(self._listener()))
+            self._tasks.append(self._loop.create_task(self._heartbeat()))
 
     def publish(self, message: dict[str, Any]) -> None:
         """Queue ``message`` for the broker (never blocks; see the module docstring)."""
@@ -280,6 +281,12 @@ class AsyncManager(ManagerBase):
             self._healthy = True
             attempt = 0
 
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(cluster.HEARTBEAT)
+            if self.connected:
+                self.publish(self.node.hello())
+
     async def _listener(self) -> None:
         attempt = 0
         while True:
@@ -291,6 +298,8 @@ class AsyncManager(ManagerBase):
                         if attempt:
                             self.logger.warning("%s: listener reconnected", self.name)
                         attempt = 0
+                        # tell the others we are here, and have them tell us they are
+                        self.publish(self.node.hello(answer=True))
                         continue
                     self._received(data)  # an empty message too: it is counted as invalid
                 raise ConnectionError("subscription ended")
@@ -353,7 +362,9 @@ class ThreadManager(ManagerBase):
         with self._cond:
             if self._threads:
                 return
-            targets = [self._publisher] if self.write_only else [self._publisher, self._listener]
+            targets = [self._publisher]
+            if not self.write_only:
+                targets += [self._listener, self._heartbeat]
             for target in targets:
                 thread = threading.Thread(
                     target=target, name=f"socketwire-{self.name}", daemon=True
@@ -449,6 +460,14 @@ class ThreadManager(ManagerBase):
                 self.stats["published"] += len(batch)
                 self._cond.notify_all()
 
+    def _heartbeat(self) -> None:
+        while True:
+            with self._cond:
+                if self._cond.wait_for(lambda: self._stopping, cluster.HEARTBEAT):
+                    return
+            if self.connected:
+                self.publish(self.node.hello())
+
     def _listener(self) -> None:
         attempt = 0
         while not self._stopping:
@@ -462,6 +481,8 @@ class ThreadManager(ManagerBase):
                         if attempt:
                             self.logger.warning("%s: listener reconnected", self.name)
                         attempt = 0
+                        # tell the others we are here, and have them tell us they are
+                        self.publish(self.node.hello(answer=True))
                         continue
                     self._received(data)  # an empty message too: it is counted as invalid
                 raise ConnectionError("subscription ended")
