@@ -24,8 +24,9 @@ REPO_ROOT = HERE.parents[1]
 sys.path.insert(0, str(APPS))
 
 START_TIMEOUT = 30.0
-#: native: socketio.run(app); gunicorn: -k gthread on the Flask app; werkzeug: flask run
-MODES = ("native", "gunicorn", "werkzeug")
+#: native: socketio.run(app); gunicorn: -k gthread on the Flask app; werkzeug: flask run;
+#: gevent: monkey-patched, SocketIO(async_mode='gevent'), socketio.run(app) on gevent's server
+MODES = ("native", "gunicorn", "werkzeug", "gevent")
 
 
 def free_port() -> int:
@@ -56,6 +57,8 @@ def server_command(mode: str, module: str, port: int) -> list[str]:
         ]  # fmt: skip
     if mode == "werkzeug":
         return [py, "-m", "flask", "--app", module, "run", "--port", str(port), "--no-reload"]
+    if mode == "gevent":
+        return [py, "gevent_launcher.py", str(port)]
     raise ValueError(mode)
 
 

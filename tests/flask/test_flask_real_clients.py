@@ -295,6 +295,6 @@ def test_options_from_constructor_and_run_are_merged(flask_server: ServerProcess
     assert response.ok and response.text.startswith("0")
     handshake = json.loads(response.text[1:])
     assert (handshake["pingInterval"], handshake["pingTimeout"]) == (2000, 4000)  # SocketIO(...)
-    # socketio.run(..., max_http_buffer_size=500_000) in native mode only
-    expected = 500_000 if flask_server.mode == "native" else 1_000_000
+    # socketio.run(..., max_http_buffer_size=500_000) where run() serves (native, gevent)
+    expected = 500_000 if flask_server.mode in ("native", "gevent") else 1_000_000
     assert handshake["maxPayload"] == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 import sys
 import threading
 from typing import Any
@@ -343,7 +344,10 @@ def create_app(**options: Any) -> tuple[Flask, SocketIO]:
     return app, socketio
 
 
-app, socketio = create_app(ping_interval=2, ping_timeout=4)
+_mode = os.environ.get("SW_FLASK_ASYNC_MODE")  # "gevent" under gevent_launcher.py
+app, socketio = create_app(
+    ping_interval=2, ping_timeout=4, **({"async_mode": _mode} if _mode else {})
+)
 
 if __name__ == "__main__":
     # run() options merge with the constructor's (the suite checks the handshake)
