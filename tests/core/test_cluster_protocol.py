@@ -113,3 +113,16 @@ def test_malformed_messages_are_refused(data: bytes) -> None:
 
 def test_good_message_accepted() -> None:
     assert roundtrip(GOOD)["room"] == "r"
+
+
+def test_sentinel_urls() -> None:
+    from socketwire.managers.redis import _sentinel_args
+
+    sentinels, service, options = _sentinel_args(
+        "redis+sentinel://:s%40cret@h1:26380,h2/mymaster/3"
+    )
+    assert sentinels == [("h1", 26380), ("h2", 26379)]
+    assert service == "mymaster"
+    assert options == {"password": "s@cret", "db": 3}
+    with pytest.raises(ValueError, match="service"):
+        _sentinel_args("redis+sentinel://h1:26379")

@@ -37,6 +37,15 @@ def _sentinel_args(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]
     return sentinels, parts[0], options
 
 
+def _client(url: str, redis_options: dict[str, Any], redis_cls: Any, sentinel_cls: Any) -> Any:
+    """A client for ``url`` from redis-py's sync or asyncio classes (same arguments)."""
+    options = {"health_check_interval": 10, "socket_keepalive": True, **redis_options}
+    if url.startswith("redis+sentinel://"):
+        sentinels, service, extra = _sentinel_args(url)
+        return sentinel_cls(sentinels, **extra).master_for(service, **options)
+    return redis_cls.from_url(url, **options)
+
+
 class AsyncRedisManager(AsyncManager):
     """Cluster messages over Redis pub/sub, for :class:`socketwire.AsyncServer`."""
 
@@ -57,15 +66,9 @@ class AsyncRedisManager(AsyncManager):
 
     def _connect(self) -> Any:
         import redis.asyncio as aioredis
+        from redis.asyncio.sentinel import Sentinel
 
-        options = {"health_check_interval": 10, "socket_keepalive": True, **self.redis_options}
-        if self.url.startswith("redis+sentinel://"):
-            from redis.asyncio.sentinel import Sentinel
-
-            sentinels, service, extra = _sentinel_args(self.url)
-            sentinel: Any = Sentinel
-            return sentinel(sentinels, **extra).master_for(service, **options)
-        return aioredis.Redis.from_url(self.url, **options)
+        return _client(self.url, self.redis_options, aioredis.Redis, Sentinel)
 
     async def _publish(self, data: bytes) -> None:
         if self._publisher_client is None:
@@ -148,15 +151,9 @@ class RedisManager(ThreadManager):
 
     def _connect(self) -> Any:
         import redis
+        from redis.sentinel import Sentinel
 
-        options = {"health_check_interval": 10, "socket_keepalive": True, **self.redis_options}
-        if self.url.startswith("redis+sentinel://"):
-            from redis.sentinel import Sentinel
-
-            sentinels, service, extra = _sentinel_args(self.url)
-            sentinel: Any = Sentinel
-            return sentinel(sentinels, **extra).master_for(service, **options)
-        return redis.Redis.from_url(self.url, **options)
+        return _client(self.url, self.redis_options, redis.Redis, Sentinel)
 
     def _publish(self, data: bytes) -> None:
         if self._publisher_client is None:
