@@ -16,6 +16,9 @@ Prints one JSON object (the result) on its last stdout line. Scenarios:
   server to broadcast, keeping ``window`` broadcasts in flight (a broadcast is done when
   every member got it, or abandoned after 2 s); rate = deliveries per second, latency =
   trigger emit -> delivery, lost = broadcasts sent * members - deliveries.
+- ``broadcast-redis``: the same across two nodes of a cluster: the members on ``--port``
+  (node B), the trigger client on ``--trigger-port`` (node A), so every delivery crosses the
+  message queue. Probe broadcasts first wait until node B hears node A (subscriptions up).
 - ``connect``: opens ``clients`` WebSocket clients (``concurrency`` handshakes in flight);
   rate = connections per second, latency = TCP connect -> Socket.IO CONNECT answered,
   memory = server RSS growth / clients.
@@ -99,15 +102,29 @@ class Window:
     """CPU use of the server and of this generator over a measurement window, and how busy
     the server's core was with anything else (other processes on a shared machine)."""
 
-    def __init__(self, server_pid: int | None, server_core: int | None = None) -> None:
+    def __init__(
+        self,
+        server_pid: int | None,
+        server_core: int | None = None,
+        peer_pid: int | None = None,
+        redis_pid: int | None = None,
+    ) -> None:
         self.server_pid = server_pid
         self.server_core = server_core if server_core is not None else SERVER_CORE
+        # a second server process on the same core (the other node of a cluster; not
+        # counted as "other"), and the broker (reported only: it is not pinned)
+        self.peer_pid = peer_pid
+        self.redis_pid = redis_pid
         self.t0 = now()
         self.s0 = cpu_seconds(server_pid)
+        self.p0 = cpu_seconds(peer_pid)
+        self.r0 = cpu_seconds(redis_pid)
         self.g0 = cpu_seconds(os.getpid())
         self.c0 = core_busy_seconds(self.server_core)
         self.elapsed = 0.0
         self.server_cpu: float | None = None
+        self.peer_cpu: float | None = None
+        self.redis_cpu: float | None = None
         self.gen_cpu: float | None = None
         self.other_cpu: float | None = None
 
@@ -119,18 +136,28 @@ class Window:
             self.server_cpu = round(100 * (s1 - self.s0) / self.elapsed, 1)
         if self.g0 is not None and g1 is not None:
             self.gen_cpu = round(100 * (g1 - self.g0) / self.elapsed, 1)
+        p1, r1 = cpu_seconds(self.peer_pid), cpu_seconds(self.redis_pid)
+        if self.p0 is not None and p1 is not None:
+            self.peer_cpu = round(100 * (p1 - self.p0) / self.elapsed, 1)
+        if self.r0 is not None and r1 is not None:
+            self.redis_cpu = round(100 * (r1 - self.r0) / self.elapsed, 1)
         if self.c0 is not None and c1 is not None and self.server_cpu is not None:
             busy = 100 * (c1 - self.c0) / self.elapsed
-            self.other_cpu = round(max(0.0, busy - self.server_cpu), 1)
+            self.other_cpu = round(max(0.0, busy - self.server_cpu - (self.peer_cpu or 0)), 1)
         return self
 
     def fields(self) -> dict[str, Any]:
-        return {
+        found = {
             "server_cpu": self.server_cpu,
             "gen_cpu": self.gen_cpu,
             "server_core_other_cpu": self.other_cpu,
             "seconds": round(self.elapsed, 3),
         }
+        if self.peer_pid is not None:
+            found["peer_cpu"] = self.peer_cpu
+        if self.redis_pid is not None:
+            found["redis_cpu"] = self.redis_cpu
+        return found
 
 
 def percentiles(samples: list[float]) -> tuple[float | None, float | None]:
@@ -764,9 +791,54 @@ class Broadcast:
         self.pump()
 
 
+async def cross_node_ready(trigger: WSClient, members: list[WSClient], limit: float = 20.0) -> int:
+    """Send probe broadcasts through the trigger's node until every member (on the other
+    node) got one: both nodes are subscribed to the message queue. Then wait until probes
+    stop arriving. Returns the number of probes sent."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    seen = [False] * len(members)
+    state = {"missing": len(members), "last": now()}
+
+    def handler(i: int) -> Callable[[bytes, float], None]:
+        def on_packet(payload: bytes, t: float) -> None:
+            if b'"probe"' not in payload:
+                return
+            state["last"] = t
+            if not seen[i]:
+                seen[i] = True
+                state["missing"] -= 1
+                if state["missing"] == 0 and not done.done():
+                    done.set_result(None)
+
+        return on_packet
+
+    for i, m in enumerate(members):
+        m.on_packet = handler(i)
+    trigger.on_packet = lambda payload, t: None  # the broadcast acks
+    sent = 0
+    deadline = now() + limit
+    while not done.done():
+        if now() > deadline:
+            raise RuntimeError(
+                f"cross-node probe: {state['missing']} of {len(members)} members never got a "
+                f"broadcast sent through the other node in {limit:.0f} s ({sent} probes)"
+            )
+        trigger.send(b'42["broadcast",{"room":"bench","data":{"probe":%d}}]' % sent)
+        sent += 1
+        await asyncio.wait([done], timeout=0.2)
+    quiet_until = now() + 3.0
+    while now() - state["last"] < 0.3 and now() < quiet_until:
+        await asyncio.sleep(0.05)
+    return sent
+
+
 async def scenario_broadcast(args: argparse.Namespace) -> dict[str, Any]:
+    cross_node = args.scenario == "broadcast-redis"
+    if cross_node and args.trigger_port is None:
+        raise SystemExit("broadcast-redis needs --trigger-port (the other node)")
     members, _, failures = await open_many(args.host, args.port, args.clients, args.concurrency)
-    trigger, _ = await open_ws(args.host, args.port)
+    trigger, _ = await open_ws(args.host, args.trigger_port if cross_node else args.port)
     # every member joins the room (join is acknowledged)
     loop = asyncio.get_running_loop()
     pending = {"n": len(members)}
@@ -783,6 +855,7 @@ async def scenario_broadcast(args: argparse.Namespace) -> dict[str, Any]:
         m.send(b'420["join","bench"]')
     if members:
         await asyncio.wait_for(joined, 60)
+    probes = await cross_node_ready(trigger, members) if cross_node and members else 0
     state = Broadcast(trigger, len(members), args.window)
     for m in members:
         m.on_packet = state.on_packet
@@ -798,7 +871,11 @@ async def scenario_broadcast(args: argparse.Namespace) -> dict[str, Any]:
     state.pump()
     await asyncio.sleep(args.warmup)
     state.measuring = True
-    window = Window(args.server_pid)
+    window = Window(
+        args.server_pid,
+        peer_pid=args.peer_pid if cross_node else None,
+        redis_pid=args.redis_pid if cross_node else None,
+    )
     await asyncio.sleep(args.duration)
     state.measuring = False
     window.close()
@@ -816,7 +893,9 @@ async def scenario_broadcast(args: argparse.Namespace) -> dict[str, Any]:
     for m in [*members, trigger]:
         m.close()
     p50, p99 = percentiles(state.latencies)
+    extra = {"probes": probes} if cross_node else {}
     return {
+        **extra,
         "unit": "deliveries/s",
         "rate": round(state.delivered / window.elapsed, 1),
         "count": state.delivered,
@@ -874,6 +953,7 @@ SCENARIOS = {
     "echo-ws": scenario_echo_ws,
     "echo-poll": scenario_echo_poll,
     "broadcast": scenario_broadcast,
+    "broadcast-redis": scenario_broadcast,
     "connect": scenario_connect,
 }
 
@@ -890,6 +970,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=4, help="broadcasts in flight")
     parser.add_argument("--server-pid", type=int, default=None)
     parser.add_argument("--server-core", type=int, default=None, help="the CPU it is pinned to")
+    parser.add_argument(
+        "--trigger-port", type=int, default=None, help="broadcast-redis: node A (the trigger's)"
+    )
+    parser.add_argument(
+        "--peer-pid", type=int, default=None, help="broadcast-redis: node A's pid (same core)"
+    )
+    parser.add_argument("--redis-pid", type=int, default=None, help="the broker's pid (reported)")
     args = parser.parse_args()
     global SERVER_CORE
     SERVER_CORE = args.server_core

@@ -3,10 +3,19 @@
     .venv/bin/python bench/run.py                      # everything (about 6-8 minutes)
     .venv/bin/python bench/run.py --smoke              # a few seconds, tiny client counts
     .venv/bin/python bench/run.py --only echo-ws-100,broadcast --contenders sw-native,node
+    .venv/bin/python bench/run.py --only broadcast-redis \
+        --contenders sw-native,sw-asgi,psio-asgi,node     # cross-node, through Redis
 
 Each (contender, scenario) gets a fresh server process pinned to one core (``taskset -c 0``)
-and a fresh load generator (bench/loadgen.py) pinned to the other (``taskset -c 1``).
-Writes ``<out>/<timestamp>.json`` and ``<out>/latest.md`` (default out: bench/results).
+and a fresh load generator (bench/loadgen.py) pinned to the other (``taskset -c 1``); the
+cross-node scenario (``broadcast-redis-*``) gets two server processes of the contender, both
+on the server's core, joined through Redis (``--redis``) on a pub/sub channel of their own.
+
+A full run (every scenario, at least the default contenders) writes ``<out>/<timestamp>.json``
+and ``<out>/latest.md`` (default out: bench/results). A partial run (``--only``, or fewer
+contenders) never touches latest.md: it writes ``<out>/<timestamp>-<label>.json`` and
+``<out>/<label>-latest.md``, label ``cross-node`` when it runs only the Redis scenario,
+``partial`` otherwise.
 """
 
 from __future__ import annotations
@@ -50,6 +59,12 @@ FULL = [
     Scenario("broadcast-1000", "broadcast", 1000, "broadcast to 1000 clients"),
     Scenario("broadcast-5000", "broadcast", 5000, "broadcast to 5000 clients"),
     Scenario("connect-2000", "connect", 2000, "new connections, to 2000"),
+    Scenario(
+        "broadcast-redis-500",
+        "broadcast-redis",
+        500,
+        "cross-node broadcast through Redis, 500 clients on node B, trigger on node A",
+    ),
 ]
 SMOKE = [
     Scenario("echo-ws-1", "echo-ws", 1, "echo over WebSocket, 1 client"),
@@ -57,7 +72,11 @@ SMOKE = [
     Scenario("echo-poll-5", "echo-poll", 5, "echo over polling, 5 clients"),
     Scenario("broadcast-20", "broadcast", 20, "broadcast to 20 clients in a room"),
     Scenario("connect-50", "connect", 50, "new connections, to 50"),
+    # skipped (left out of the run) when no Redis answers at --redis
+    Scenario("broadcast-redis-20", "broadcast-redis", 20, "cross-node broadcast via Redis, 20"),
 ]
+#: scenarios that need a Redis server (--redis)
+REDIS_KINDS = {"broadcast-redis"}
 
 CONTENDERS = {
     "sw-native": "socketwire native (uvloop)",
@@ -77,6 +96,9 @@ RATIOS = [
     ("sw-threaded", "psio-gevent"),
     ("sw-gevent", "psio-gevent"),
 ]
+#: the contenders bench/servers.py and bench/node can run as Redis cluster nodes (the others'
+#: broadcast-redis cells say n/a)
+REDIS_CONTENDERS = {"sw-native", "sw-asgi", "psio-asgi", "node"}
 #: run by default (psio-threaded, Werkzeug's server, on request: --contenders ...)
 DEFAULT = [c for c in CONTENDERS if c != "psio-threaded"]
 #: another process using this much of the server's core (%) makes a cell noisy: rerun it once
@@ -127,8 +149,27 @@ def versions() -> dict[str, str | None]:
     found["socketwire_commit"] = commit
     with contextlib.suppress(OSError, ValueError, KeyError):
         lock = json.loads((NODE_DIR / "package-lock.json").read_text())
-        found["socket.io (npm)"] = lock["packages"]["node_modules/socket.io"]["version"]
+        for npm in ("socket.io", "@socket.io/redis-adapter", "redis"):
+            found[f"{npm} (npm)"] = lock["packages"][f"node_modules/{npm}"]["version"]
     return found
+
+
+def redis_info(url: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(Redis's INFO server section, None) when a Redis answers at ``url``, else (None, why)."""
+    try:
+        import redis
+    except ImportError:
+        return None, "redis-py not installed (pip install redis)"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+            info: dict[str, Any] = client.info("server")
+        finally:
+            client.close()
+    except Exception as exc:  # any connection or auth problem: no Redis for this run
+        return None, f"no Redis at {url}: {exc}"
+    return info, None
 
 
 def machine() -> dict[str, Any]:
@@ -157,17 +198,22 @@ def pinned(cpu: str | None, cmd: list[str]) -> list[str]:
     return ["taskset", "-c", cpu, *cmd] if cpu is not None else cmd
 
 
-def server_command(contender: str, port: int) -> list[str]:
+def server_command(
+    contender: str, port: int, redis: str | None = None, channel: str | None = None
+) -> list[str]:
     if contender == "node":
-        return ["node", str(NODE_DIR / "server.mjs"), str(port)]
-    return [sys.executable, str(BENCH / "servers.py"), "--impl", contender, "--port", str(port)]
+        cmd = ["node", str(NODE_DIR / "server.mjs"), str(port)]
+        return [*cmd, redis, channel or "socketwire-bench"] if redis else cmd
+    cmd = [sys.executable, str(BENCH / "servers.py"), "--impl", contender, "--port", str(port)]
+    return [*cmd, "--redis", redis, "--channel", channel or "socketwire-bench"] if redis else cmd
 
 
 def node_ready() -> str | None:
     """None when the Node contender can run, else why not (installs the locked deps)."""
     if shutil.which("node") is None:
         return "node not installed"
-    if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
+    modules = NODE_DIR / "node_modules"
+    if not all((modules / m).is_dir() for m in ("socket.io", "@socket.io/redis-adapter", "redis")):
         if shutil.which("npm") is None:
             return "npm not installed"
         result = subprocess.run(
@@ -183,10 +229,16 @@ def node_ready() -> str | None:
 
 
 class Server:
-    def __init__(self, contender: str, cpu: str | None) -> None:
+    def __init__(
+        self,
+        contender: str,
+        cpu: str | None,
+        redis: str | None = None,
+        channel: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            pinned(cpu, server_command(contender, self.port)),
+            pinned(cpu, server_command(contender, self.port, redis, channel)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -226,11 +278,30 @@ class Server:
 
 
 def run_one(contender: str, scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]:
-    server = Server(contender, args.server_cpu)
-    why = server.wait_ready()
-    if why is not None:
-        server.stop()
-        return {"error": why}
+    cross_node = scenario.kind in REDIS_KINDS
+    extra: list[str] = []
+    servers: list[Server] = []
+    redis: str | None = None
+    channel: str | None = None
+    if cross_node:
+        redis = args.redis
+        # node A (the trigger's) and node B (the members'), same contender, same core, one
+        # pub/sub channel of their own: nothing else on the broker hears them
+        channel = f"socketwire-bench-{os.getpid()}-{time.time_ns()}-{contender}"
+        peer = Server(contender, args.server_cpu, redis, channel)
+        servers.append(peer)
+    server = Server(contender, args.server_cpu, redis, channel)
+    servers.append(server)
+    for s in servers:
+        why = s.wait_ready()
+        if why is not None:
+            for s2 in servers:
+                s2.stop()
+            return {"error": why}
+    if cross_node:
+        extra = ["--trigger-port", str(peer.port), "--peer-pid", str(peer.proc.pid)]
+        if args.redis_pid is not None:
+            extra += ["--redis-pid", str(args.redis_pid)]
     cmd = pinned(
         args.gen_cpu,
         [
@@ -249,6 +320,7 @@ def run_one(contender: str, scenario: Scenario, args: argparse.Namespace) -> dic
             str(args.duration),
             "--warmup",
             str(args.warmup),
+            *extra,
         ],
     )
     try:
@@ -256,9 +328,10 @@ def run_one(contender: str, scenario: Scenario, args: argparse.Namespace) -> dic
             cmd, capture_output=True, text=True, timeout=args.duration + args.warmup + 180
         )
     except subprocess.TimeoutExpired:
-        server.stop()
+        for s in servers:
+            s.stop()
         return {"error": "load generator timed out"}
-    server_err = server.stop()
+    server_err = "".join(s.stop() for s in servers)
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         return {"error": f"load generator failed ({out.returncode}): {out.stderr.strip()[-800:]}"}
@@ -339,6 +412,22 @@ def markdown(report: dict[str, Any]) -> str:
         "rate per server CPU-second too, which is steadier when the server is the bottleneck.",
         "",
     ]
+    if any(s["kind"] in REDIS_KINDS for s in scenarios):
+        cpu = report["config"]["server_cpu"]
+        out += [
+            "Cross-node (`broadcast-redis-N`): two server processes of the contender, node A "
+            f"and node B, both pinned to CPU {cpu}, each with its Redis manager (socketwire "
+            "`AsyncRedisManager`, python-socketio `socketio.AsyncRedisManager`, Node "
+            "`@socket.io/redis-adapter`) on a pub/sub channel unique to the cell, Redis "
+            f"{m['versions'].get('redis-server') or ''} at `{report['config'].get('redis')}` "
+            "(not pinned: it runs where the kernel puts it). The N clients join the room on node "
+            "B; the trigger client, on node A, keeps 4 broadcasts in flight, so every delivery "
+            "crosses Redis. Probe broadcasts first wait until node B hears node A. Latency = "
+            "trigger emit on A -> delivery from B; `lost` counts every broadcast sent (warm-up "
+            "included) x N - deliveries. Server CPU = node B; node A's and Redis's are in the "
+            "notes; per server CPU-s uses A + B.",
+            "",
+        ]
     head = ["scenario", *(CONTENDERS[c] for c in contenders)]
     ratio_pairs = [(a, b) for a, b in RATIOS if a in contenders and b in contenders]
     head += [f"{a} / {b}" for a, b in ratio_pairs]
@@ -393,9 +482,15 @@ def markdown(report: dict[str, Any]) -> str:
                 notes.append(f"{r['bytes_per_conn'] / 1024:.1f} KB/conn")
             if r.get("broadcasts") is not None:
                 notes.append(f"{r['broadcasts']} broadcasts x {r['members']} members")
+            if r.get("peer_cpu") is not None:
+                notes.append(f"node A CPU {r['peer_cpu']}%")
+            if r.get("redis_cpu") is not None:
+                notes.append(f"Redis CPU {r['redis_cpu']}%")
+            if r.get("unparsed"):
+                notes.append(f"{r['unparsed']} unexpected packets")
             per_cpu = None
             if r.get("server_cpu"):
-                per_cpu = r["rate"] * 100 / r["server_cpu"]
+                per_cpu = r["rate"] * 100 / (r["server_cpu"] + (r.get("peer_cpu") or 0))
             if r.get("attempts", 1) > 1:
                 notes.append(f"run {r['attempts']} times (noisy), quietest kept")
             out.append(
@@ -409,6 +504,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def selects(wanted: str, scenario: Scenario) -> bool:
+    """``--only`` matching: a name or a prefix of names; a Redis scenario only by a prefix
+    that names its kind (``broadcast`` keeps meaning the single-node broadcasts)."""
+    if not scenario.name.startswith(wanted):
+        return False
+    return scenario.kind not in REDIS_KINDS or wanted.startswith(scenario.kind)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,6 +528,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--gen-cpu", default="1")
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis for the broadcast-redis scenarios (default $BENCH_REDIS_URL or "
+        "redis://127.0.0.1:6379/0)",
+    )
     args = parser.parse_args(argv)
     if args.duration is None:
         args.duration = 0.5 if args.smoke else 4.0
@@ -442,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = SMOKE if args.smoke else FULL
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        scenarios = [s for s in scenarios if any(s.name.startswith(w) for w in wanted)]
+        scenarios = [s for s in scenarios if any(selects(w, s) for w in wanted)]
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     for c in contenders:
         if c not in CONTENDERS:
@@ -452,6 +561,24 @@ def main(argv: list[str] | None = None) -> int:
         why = node_ready()
         if why:
             skip["node"] = "not available: " + why
+    # the Redis scenarios: Redis must answer (smoke: leave them out; else their cells say n/a)
+    args.redis_pid = None
+    no_redis: str | None = None
+    redis_server: dict[str, Any] | None = None
+    if any(s.kind in REDIS_KINDS for s in scenarios):
+        redis_server, no_redis = redis_info(args.redis)
+        if no_redis is not None:
+            print(f"broadcast-redis: {no_redis}", file=sys.stderr)
+            if args.smoke:
+                scenarios = [s for s in scenarios if s.kind not in REDIS_KINDS]
+        elif redis_server is not None and "process_id" in redis_server:
+            pid = int(redis_server["process_id"])
+            if Path(f"/proc/{pid}/stat").exists():  # a local Redis: report its CPU use
+                args.redis_pid = pid
+    partial = bool(args.only) or not set(DEFAULT) <= set(contenders)
+    label = ""
+    if partial:
+        label = "cross-node" if all(s.kind in REDIS_KINDS for s in scenarios) else "partial"
 
     started = dt.datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     report: dict[str, Any] = {
@@ -463,16 +590,25 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": args.warmup,
             "server_cpu": args.server_cpu,
             "gen_cpu": args.gen_cpu,
+            "partial": partial,
         },
         "contenders": contenders,
         "scenarios": [s.__dict__ for s in scenarios],
         "results": [],
     }
+    if any(s.kind in REDIS_KINDS for s in scenarios):
+        report["config"]["redis"] = args.redis
+        if redis_server is not None:
+            report["machine"]["versions"]["redis-server"] = redis_server.get("redis_version")
     t0 = time.monotonic()
     for scenario in scenarios:
         for contender in contenders:
             if contender in skip:
                 result: dict[str, Any] = {"error": skip[contender]}
+            elif scenario.kind in REDIS_KINDS and contender not in REDIS_CONTENDERS:
+                result = {"error": "not available: no Redis cluster mode for this contender"}
+            elif scenario.kind in REDIS_KINDS and no_redis is not None:
+                result = {"error": "not available: " + no_redis}
             else:
                 result = run_one(contender, scenario, args)
                 if result.get("error", "").startswith("not available"):
@@ -501,10 +637,15 @@ def main(argv: list[str] | None = None) -> int:
     report["elapsed_s"] = round(time.monotonic() - t0, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{started}{'-smoke' if args.smoke else ''}.json"
+    suffix = "".join(f"-{x}" for x in (label, "smoke" if args.smoke else "") if x)
+    json_path = args.out / f"{started}{suffix}.json"
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     md = markdown(report)
-    (args.out / ("latest-smoke.md" if args.smoke else "latest.md")).write_text(md)
+    if args.smoke:
+        md_name = "latest-smoke.md"  # tests/bench looks for it, whatever the selection
+    else:
+        md_name = f"{label}-latest.md" if label else "latest.md"
+    (args.out / md_name).write_text(md)
     print(md)
     print(f"wrote {json_path}", flush=True)
     return 0

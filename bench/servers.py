@@ -8,6 +8,11 @@
     python bench/servers.py --impl psio-gevent  --port 5000  # python-socketio gevent, pywsgi
     python bench/servers.py --impl psio-threaded --port 5000 # python-socketio threading, Werkzeug
 
+    # one node of a Redis cluster (sw-native, sw-asgi, psio-asgi): the server's own
+    # AsyncRedisManager on that pub/sub channel
+    python bench/servers.py --impl sw-native --port 5000 --redis redis://127.0.0.1:6379/0 \
+        --channel bench-xyz
+
 uvicorn runs with uvloop and httptools; gevent variants monkey-patch first. Events
 (namespace "/"):
 
@@ -34,6 +39,8 @@ from typing import Any
 
 PING = {"ping_interval": 25, "ping_timeout": 20}
 EXIT_UNAVAILABLE = 3
+#: the contenders that can join a Redis cluster (--redis): asyncio servers with AsyncRedisManager
+REDIS_IMPLS = ["sw-native", "sw-asgi", "psio-asgi"]
 IMPLS = [
     "sw-native",
     "sw-asgi",
@@ -113,14 +120,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", required=True, choices=IMPLS)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis", help="Redis URL: join a cluster through AsyncRedisManager")
+    parser.add_argument("--channel", default="socketwire-bench", help="pub/sub channel (--redis)")
     args = parser.parse_args()
     raise_fd_limit()
     impl, port = args.impl, args.port
+    if args.redis and impl not in REDIS_IMPLS:
+        unavailable(f"{impl}: no Redis manager wired in bench/servers.py (only {REDIS_IMPLS})")
     if impl.startswith("sw-"):
         import socketwire
 
         if impl in ("sw-native", "sw-asgi"):
-            asio = socketwire.AsyncServer(cors_allowed_origins="*", **PING)
+            manager = None
+            if args.redis:
+                manager = socketwire.AsyncRedisManager(args.redis, channel=args.channel)
+            asio = socketwire.AsyncServer(cors_allowed_origins="*", client_manager=manager, **PING)
             add_async_handlers(asio)
             if impl == "sw-native":
                 socketwire.run(socketwire.ASGIApp(asio), "127.0.0.1", port, log_level="warning")
@@ -144,7 +158,12 @@ def main() -> None:
     import socketio
 
     if impl == "psio-asgi":
-        asio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", **PING)
+        pmanager = None
+        if args.redis:
+            pmanager = socketio.AsyncRedisManager(args.redis, channel=args.channel)
+        asio = socketio.AsyncServer(
+            async_mode="asgi", cors_allowed_origins="*", client_manager=pmanager, **PING
+        )
         add_async_handlers(asio)
         uvicorn_run(socketio.ASGIApp(asio), port)
     elif impl == "psio-gevent":

@@ -32,7 +32,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     report = json.loads(reports[0].read_text())
     assert (tmp_path / "latest-smoke.md").is_file()
     kinds = {s["kind"] for s in report["scenarios"]}
-    assert kinds == {"echo-ws", "echo-poll", "broadcast", "connect"}
+    # broadcast-redis (two nodes through Redis) runs only when a Redis answers, else left out
+    assert kinds - {"broadcast-redis"} == {"echo-ws", "echo-poll", "broadcast", "connect"}
     assert len(report["results"]) == len(report["scenarios"])
     for r in report["results"]:
         assert "error" not in r, r
@@ -41,5 +42,5 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert r["lost"] == 0, r
         assert not r.get("connect_failures"), r
         assert not r.get("disconnected"), r
-    broadcast = next(r for r in report["results"] if r["scenario"].startswith("broadcast"))
-    assert broadcast["received"] == broadcast["expected"] > 0
+    for broadcast in (r for r in report["results"] if r["scenario"].startswith("broadcast")):
+        assert broadcast["received"] == broadcast["expected"] > 0
