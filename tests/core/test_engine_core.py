@@ -294,6 +294,14 @@ def test_cors(allowed: object, origin: str, ok: bool) -> None:
         assert error(result) == (403, 4)
 
 
+def test_empty_origin_list_turns_cors_handling_off() -> None:
+    engine, _ = make(cors_allowed_origins=[])
+    headers = {"origin": "http://anywhere.example", "host": "localhost"}
+    result = engine.handle_request(request(headers=headers, EIO="4", transport="polling"), b"", 0)
+    assert isinstance(result, Response) and result.status == 200
+    assert not any(name.startswith("Access-Control") for name, _ in result.headers)
+
+
 def test_cors_checked_on_websocket_too() -> None:
     engine, _ = make()
     headers = {"origin": "http://evil.example", "host": "localhost", **WS}

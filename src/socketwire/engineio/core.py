@@ -776,6 +776,9 @@ class EngineCore:
         if origin is None:
             return []
         allowed = self.cors_allowed_origins
+        if isinstance(allowed, (list, tuple, set)) and not allowed:
+            # python-engineio's convention: [] turns CORS handling off (a proxy does it)
+            return []
         if allowed is None:
             ok = self._same_origin(request, origin)
         elif allowed == "*":
