@@ -30,12 +30,12 @@ ENGINE_OPTIONS = (
     "http_compression",
     "compression_threshold",
     "upgrade_timeout",
+    "allow_upgrades",
 )
 # python-socketio options accepted for compatibility and not needed here
 IGNORED_OPTIONS = (
     "async_mode",
     "monitor_clients",
-    "allow_upgrades",
     "serializer",
     "json",
     "engineio_logger",

@@ -423,3 +423,16 @@ def test_poll_overtaken_by_the_clients_close_gets_a_noop_once() -> None:
     other, _ = handshake(engine)
     post(engine, other, "1", 0.1)
     assert error(poll(engine, other, 2.0)) == (400, 1)  # and only shortly after the close
+
+
+def test_allow_upgrades_false_keeps_polling() -> None:
+    engine, _ = make(allow_upgrades=False)
+    session, info = handshake(engine)
+    assert info["upgrades"] == []
+    result = engine.handle_request(
+        request(headers=WS, EIO="4", transport="websocket", sid=session.sid), b"", 0.01
+    )
+    assert error(result) == (400, 3)
+    # a WebSocket-only connection is still fine
+    direct = engine.handle_request(request(headers=WS, EIO="4", transport="websocket"), b"", 0.02)
+    assert isinstance(direct, WebSocketAccept)

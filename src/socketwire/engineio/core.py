@@ -294,6 +294,7 @@ class EngineCore:
         http_compression: bool = True,
         compression_threshold: int = 1024,
         upgrade_timeout: float = 10,
+        allow_upgrades: bool = True,
         logger: Any = None,
     ) -> None:
         self.listener = listener
@@ -311,6 +312,8 @@ class EngineCore:
         self.http_compression = http_compression
         self.compression_threshold = compression_threshold
         self.upgrade_timeout = upgrade_timeout
+        #: False: polling sessions stay on polling (python-engineio's ``allow_upgrades``)
+        self.allow_upgrades = allow_upgrades
         self.logger = logger
         self.sessions: dict[str, Session] = {}
         self.timers = TimerQueue()
@@ -385,6 +388,8 @@ class EngineCore:
                 return Response(200, [("Content-Type", "text/plain; charset=UTF-8"), *cors], b"6")
             raise HTTPError(400, 1, ERROR_MESSAGES[1])
         if transport == WEBSOCKET:
+            if not self.allow_upgrades:
+                raise HTTPError(400, 3, ERROR_MESSAGES[3])
             # Only a polling session that is not already upgrading may upgrade.
             if session.transport != POLLING or session.probe_ws is not None:
                 if self.logger:
@@ -417,7 +422,11 @@ class EngineCore:
     ) -> Response | WebSocketAccept:
         sid = secrets.token_urlsafe(15)
         session = Session(sid, transport, request)
-        upgrades = [WEBSOCKET] if transport == POLLING and WEBSOCKET in self.transports else []
+        upgrades = (
+            [WEBSOCKET]
+            if transport == POLLING and WEBSOCKET in self.transports and self.allow_upgrades
+            else []
+        )
         handshake = orjson.dumps(
             {
                 "sid": sid,
