@@ -47,6 +47,11 @@ class TimerQueue:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
+    def due(self, now: float) -> bool:
+        """True if a timer (maybe a cancelled one) is due at ``now``: a cheap check first."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= now
+
     def pop_due(self, now: float) -> list[Timer]:
         """Remove and return the active timers due at ``now``, earliest first."""
         due: list[Timer] = []

@@ -144,6 +144,9 @@ class Driver:
         """Call ``fn`` (a core operation) under the lock, then write what it produced."""
         with self.lock:
             result = fn(*args)
+            if self._flushing:
+                # called from a handler inside this thread's flush: that flush writes it
+                return result
             self.flush()
         self._after()
         return result

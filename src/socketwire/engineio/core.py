@@ -218,6 +218,7 @@ class Session:
         "_dirty",
         "close_packet",
         "close_reason",
+        "closed",
         "data",
         "environ",
         "outbox",
@@ -241,6 +242,8 @@ class Session:
         self.transport = transport
         self.request = request
         self.state = State.OPEN
+        #: ``state is State.CLOSED``, kept as a plain attribute: it is read on every write
+        self.closed = False
         self.outbox: list[OutPacket] = []
         self.poll_waiter: Any = None
         #: the parked poll's request (its headers decide CORS and compression)
@@ -258,10 +261,6 @@ class Session:
         self.close_reason: DisconnectReason | None = None
         self.data: Any = None
         self._dirty = False
-
-    @property
-    def closed(self) -> bool:
-        return self.state is State.CLOSED
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport} {self.state.name}>"
@@ -715,6 +714,7 @@ class EngineCore:
         if session.state is State.CLOSED:
             return
         session.state = State.CLOSED
+        session.closed = True
         session.close_reason = reason
         if reason is DisconnectReason.CLIENT_DISCONNECT:
             session.close_packet = pk.NOOP if session.transport == POLLING else None
@@ -751,6 +751,8 @@ class EngineCore:
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now``."""
         self.now = now
+        if not self.timers.due(now):
+            return
         for timer in self.timers.pop_due(now):
             session: Session = timer.target
             kind = timer.kind
