@@ -15,6 +15,7 @@ from .cluster import ClusterNode, Query, _describe
 from .driver import Driver
 from .engineio.core import DisconnectReason
 from .exceptions import BadNamespaceError, DisconnectedError
+from .managers.helpers import LocalManager
 from .socketio.core import (
     AckReceived,
     ConnectRequest,
@@ -60,7 +61,9 @@ class ServerFacade(base.HandlerRegistry):
             **base.engine_options(kwargs),
         )
         #: the message-queue manager joining this server to its cluster, if any
-        self.manager = client_manager
+        self._cluster: Any = client_manager
+        #: python-socketio's ``sio.manager``: the cluster manager, or a local one (queries)
+        self.manager: Any = client_manager if client_manager is not None else LocalManager(self)
         if client_manager is not None:
             if not isinstance(client_manager, self._manager_type()):
                 raise TypeError(
@@ -68,18 +71,18 @@ class ServerFacade(base.HandlerRegistry):
                     f"(AsyncRedisManager/AsyncAioPikaManager for AsyncServer, "
                     f"RedisManager/KombuManager for Server), not {type(client_manager).__name__}"
                 )
-            self.manager.attach(self)
+            self._cluster.attach(self)
 
     # ------------------------------------------------------------------ operations
 
     def _publish(self, build: Callable[..., dict[str, Any]], *args: Any) -> None:
         """Tell the other nodes (a no-op without a manager)."""
-        if self.manager is not None:
-            self.manager.publish(build(*args))
+        if self._cluster is not None:
+            self._cluster.publish(build(*args))
 
     def _remote(self, sid: str) -> bool:
         """True if ``sid`` may live on another node (not here, and there is a cluster)."""
-        return self.manager is not None and sid not in self.core.sockets
+        return self._cluster is not None and sid not in self.core.sockets
 
     def _emit(
         self,
@@ -97,10 +100,10 @@ class ServerFacade(base.HandlerRegistry):
         rooms = base.targets(to, room)
         skip = base.skips(skip_sid)
         count = int(self.driver.run(self.core.emit, nsp, args, rooms, skip, callback))
-        if self.manager is not None and not ignore_queue:
+        if self._cluster is not None and not ignore_queue:
             local = self.core.sockets
             if rooms is None or not all(name in local for name in rooms):
-                self._publish(self.manager.node.emit, nsp, args, rooms, skip, callback)
+                self._publish(self._cluster.node.emit, nsp, args, rooms, skip, callback)
         return count
 
     def _call_start(
@@ -119,7 +122,7 @@ class ServerFacade(base.HandlerRegistry):
         args = [event, *base.data_to_args(data)]
         if self._remote(target):
             # another node may own it: its ack comes back through the message queue
-            self._publish(self.manager.node.emit, namespace or "/", args, [target], None, callback)
+            self._publish(self._cluster.node.emit, namespace or "/", args, [target], None, callback)
             return target
         socket = self._socket(target, namespace)
         self.driver.run(self.core.emit, socket.nsp, args, [target], None, callback)
@@ -129,8 +132,8 @@ class ServerFacade(base.HandlerRegistry):
         socket = self.core.sockets.get(sid)
         if socket is not None:
             self.driver.run(self.core.forget_ack, socket, callback)
-        if self.manager is not None:
-            self.manager.node.forget(callback)
+        if self._cluster is not None:
+            self._cluster.node.forget(callback)
 
     def _fetch_start(
         self, room: str | None, namespace: str | None, done: Callable[[Query], None]
@@ -139,22 +142,22 @@ class ServerFacade(base.HandlerRegistry):
         local part is filled in at once; ``done`` runs when the others have answered."""
         nsp = namespace or "/"
         rooms = None if room is None else [room]
-        if self.manager is None:
+        if self._cluster is None:
             query = Query(0, set(), done)
             with self.driver.lock:
                 query.sockets.extend(_describe(self.core.adapter.select(nsp, rooms)))
             return query
-        node: ClusterNode = self.manager.node
+        node: ClusterNode = self._cluster.node
         with self.driver.lock:
             query, message = node.fetch(nsp, rooms, None, node.clock(), done)
         if message is not None:
-            self.manager.publish(message)
+            self._cluster.publish(message)
         return query
 
     def _fetch_abandon(self, query: Query) -> str:
-        if self.manager is not None:
+        if self._cluster is not None:
             with self.driver.lock:
-                self.manager.node.forget_query(query)
+                self._cluster.node.forget_query(query)
         return f"{len(query.waiting)} node(s) did not answer: {sorted(query.waiting)}"
 
     def _socket(self, sid: str, namespace: str | None) -> Socket:
@@ -167,14 +170,14 @@ class ServerFacade(base.HandlerRegistry):
 
     def _enter_room(self, sid: str, room: str, namespace: str | None) -> None:
         if self._remote(sid):
-            self._publish(self.manager.node.join, namespace or "/", [sid], room)
+            self._publish(self._cluster.node.join, namespace or "/", [sid], room)
             return
         with self.driver.lock:
             self.core.enter_room(self._socket(sid, namespace), room)
 
     def _leave_room(self, sid: str, room: str, namespace: str | None) -> None:
         if self._remote(sid):
-            self._publish(self.manager.node.leave, namespace or "/", [sid], room)
+            self._publish(self._cluster.node.leave, namespace or "/", [sid], room)
             return
         with self.driver.lock:
             self.core.leave_room(self._socket(sid, namespace), room)
@@ -182,8 +185,8 @@ class ServerFacade(base.HandlerRegistry):
     def _close_room(self, room: str, namespace: str | None, ignore_queue: bool = False) -> None:
         with self.driver.lock:
             self.core.close_room(namespace or "/", room)
-        if self.manager is not None and not ignore_queue:
-            self._publish(self.manager.node.close_room, namespace or "/", room)
+        if self._cluster is not None and not ignore_queue:
+            self._publish(self._cluster.node.close_room, namespace or "/", room)
 
     def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
         """The rooms ``sid`` is in (its own sid room included)."""
@@ -201,7 +204,7 @@ class ServerFacade(base.HandlerRegistry):
 
     def _disconnect(self, sid: str, namespace: str | None, ignore_queue: bool = False) -> None:
         if not ignore_queue and self._remote(sid):
-            self._publish(self.manager.node.kick, namespace or "/", [sid])
+            self._publish(self._cluster.node.kick, namespace or "/", [sid])
             return
         with self.driver.lock:
             socket = self.core.sockets.get(sid)
@@ -261,8 +264,8 @@ class ServerFacade(base.HandlerRegistry):
 
     def _on_connect(self, event: ConnectRequest) -> None:
         socket = event.socket
-        if self.manager is not None:
-            self.manager.start()  # idempotent; an asyncio manager needs the running loop
+        if self._cluster is not None:
+            self._cluster.start()  # idempotent; an asyncio manager needs the running loop
         if self.always_connect:
             self.core.accept(socket)
         fn, prefix = self.find_handler(socket.nsp, "connect")

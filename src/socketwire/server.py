@@ -123,8 +123,8 @@ class Server(ServerFacade):
         namespace; ``data`` as a tuple sends several arguments. ``callback`` is called with
         each client's acknowledgement arguments. Safe from any thread."""
         self._emit(event, data, to, room, skip_sid, namespace, callback, ignore_queue)
-        if self.manager is not None:
-            self.manager.drain()
+        if self._cluster is not None:
+            self._cluster.drain()
 
     def send(
         self,
@@ -138,8 +138,8 @@ class Server(ServerFacade):
     ) -> None:
         """Emit the ``message`` event."""
         self._emit("message", data, to, room, skip_sid, namespace, callback, ignore_queue)
-        if self.manager is not None:
-            self.manager.drain()
+        if self._cluster is not None:
+            self._cluster.drain()
 
     def call(
         self,

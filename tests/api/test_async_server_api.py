@@ -364,3 +364,25 @@ async def test_coroutine_handlers_started_eagerly_still_wait_and_fail_properly(
             await c.call("fails_late", timeout=0.5)
         assert "late failure" in caplog.text
         assert await c.call("now", timeout=WAIT) == "no wait at all"
+
+
+async def test_manager_queries_as_in_python_socketio() -> None:
+    """Code written for python-socketio reads ``sio.manager`` for room membership."""
+    sio = socketwire.AsyncServer()
+
+    @sio.on("join")
+    async def join(sid: str, room: str) -> None:
+        await sio.enter_room(sid, room)
+
+    async with running(sio) as url, client(url) as a, client(url) as b:
+        await a.call("join", "den", timeout=WAIT)
+        participants = dict(sio.manager.get_participants("/", "den"))
+        assert list(participants) == [a.get_sid()]
+        assert set(dict(sio.manager.get_participants("/", None))) == {a.get_sid(), b.get_sid()}
+        assert sio.manager.get_namespaces() == ["/"]
+        assert sorted(sio.manager.get_rooms(a.get_sid(), "/")) == sorted([a.get_sid(), "den"])
+        assert sio.manager.is_connected(b.get_sid(), "/")
+        assert not sio.manager.is_connected("nobody", "/")
+        assert set(sio.manager.rooms["/"]["den"]) == {a.get_sid()}
+        eio_sid = participants[a.get_sid()]
+        assert sio.manager.sid_from_eio_sid(eio_sid, "/") == a.get_sid()

@@ -162,8 +162,8 @@ class AsyncServer(ServerFacade):
     async def _backpressure(self) -> None:
         """A loop of emits gives the message-queue publisher its turn (see
         ``AsyncManager.drain``)."""
-        if self.manager is not None:
-            await self.manager.drain()
+        if self._cluster is not None:
+            await self._cluster.drain()
 
     async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
         return self._get_session(sid, namespace)

@@ -33,6 +33,7 @@ from typing import Any
 
 from .. import base, cluster
 from ..exceptions import SocketwireError
+from .helpers import ManagerQueries
 
 __all__ = ["AsyncManager", "ManagerBase", "ThreadManager"]
 
@@ -48,7 +49,7 @@ def backoff(attempt: int) -> float:
     return delay * (0.5 + random.random() / 2)
 
 
-class ManagerBase:
+class ManagerBase(ManagerQueries):
     """What both runtimes share: the protocol node, the server it serves, statistics."""
 
     name = "manager"
