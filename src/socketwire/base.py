@@ -236,6 +236,13 @@ class HandlerRegistry:
 
 
 def engine_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    serializer = kwargs.get("serializer", "default")
+    if serializer not in ("default", None):
+        # clients of a msgpack parser would get nothing they understand: refuse loudly
+        raise ValueError(
+            f"serializer={serializer!r} is not supported: socketwire speaks the default "
+            "Socket.IO parser (JSON with binary attachments)"
+        )
     options = {key: kwargs.pop(key) for key in ENGINE_OPTIONS if key in kwargs}
     for key in IGNORED_OPTIONS:
         kwargs.pop(key, None)

@@ -73,3 +73,12 @@ def test_namespaces_share_one_class_body() -> None:
         name for name, value in vars(socketwire.AsyncNamespace).items() if not name.startswith("__")
     }
     assert overridden == {"trigger_event"}
+
+
+def test_unsupported_options_are_refused_clearly() -> None:
+    for cls in (socketwire.Server, socketwire.AsyncServer):
+        with pytest.raises(ValueError, match="msgpack"):
+            cls(serializer="msgpack")
+        with pytest.raises(TypeError, match="no_such_option"):
+            cls(no_such_option=1)
+        cls(serializer="default", json=None, async_mode=None, monitor_clients=True)
