@@ -12,11 +12,13 @@ differs only in its clock, its one timer, and whether entry points take a lock.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from . import ws
 from .engineio.core import (
     UPGRADE_POLL_HOLD,
     EngineCore,
@@ -31,6 +33,8 @@ from .engineio.packet import OutPacket
 __all__ = ["AsyncDriver", "Driver", "Respond", "ThreadDriver", "WebSocketHandle"]
 
 Respond = Callable[[Response], None]
+
+logger = logging.getLogger("socketwire.server")
 
 
 class WebSocketHandle(Protocol):
@@ -139,6 +143,36 @@ class Driver:
             self.engine.ws_closed(session, ws)
             self.flush()
         self._after()
+
+    def ws_data(
+        self,
+        session: Session,
+        ws_handle: WebSocketHandle,
+        frames: ws.FrameParser,
+        data: bytes,
+        send_raw: Callable[[bytes], None],
+        stopped: Callable[[], bool],
+    ) -> int | None:
+        """Bytes read from a WebSocket the transport parses itself (native, WSGI): hand
+        its messages to the core and answer pings with ``send_raw``. Returns None while the
+        connection goes on, or the close code the transport must close it with (the peer's
+        close frame: 1000; a framing error: its code) and then call :meth:`ws_closed`.
+        ``stopped()`` tells that the socket was closed meanwhile (by a handler)."""
+        try:
+            messages = frames.feed(data)
+        except ws.WebSocketError as exc:
+            logger.info("closing WebSocket: %s", exc)
+            return exc.code
+        for opcode, payload in messages:
+            if opcode == ws.TEXT or opcode == ws.BINARY:
+                self.ws_message(session, ws_handle, payload)
+            elif opcode == ws.PING:
+                send_raw(ws.encode_frame(ws.PONG, payload))  # type: ignore[arg-type]
+            elif opcode == ws.CLOSE:
+                return ws.NORMAL
+            if stopped():
+                return None
+        return None
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn`` (a core operation) under the lock, then write what it produced."""

@@ -456,25 +456,10 @@ class HttpProtocol(asyncio.Protocol):
         session = self._session
         if frames is None or session is None or self._closed:
             return
-        try:
-            messages = frames.feed(data)
-        except ws.WebSocketError as exc:
-            logger.info("closing WebSocket: %s", exc)
-            self._ws_close(exc.code)
+        code = self._driver.ws_data(session, self, frames, data, self._write, lambda: self._closed)
+        if code is not None:
+            self._ws_close(code)
             self._driver.ws_closed(session, self)
-            return
-        driver = self._driver
-        for opcode, payload in messages:
-            if opcode == ws.TEXT or opcode == ws.BINARY:
-                driver.ws_message(session, self, payload)
-            elif opcode == ws.PING:
-                self._write(ws.encode_frame(ws.PONG, payload))  # type: ignore[arg-type]
-            elif opcode == ws.CLOSE:
-                self._ws_close(1000)
-                driver.ws_closed(session, self)
-                return
-            if self._closed:
-                return
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:

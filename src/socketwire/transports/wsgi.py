@@ -150,7 +150,7 @@ def _http(
 class _SyncWebSocket:
     """The driver's handle on a WebSocket owned by a WSGI request thread."""
 
-    __slots__ = ("_closing", "_driver", "_frames", "_lock", "_sock", "closed")
+    __slots__ = ("_close_code", "_closing", "_driver", "_frames", "_lock", "_sock", "closed")
 
     def __init__(self, sock: Any, driver: ThreadDriver) -> None:
         self._sock = sock
@@ -158,6 +158,7 @@ class _SyncWebSocket:
         self._frames: collections.deque[bytes] = collections.deque()
         self._lock = threading.Lock()
         self._closing = False
+        self._close_code = ws.NORMAL
         self.closed = False
 
     # called under the driver's lock: queue only
@@ -165,8 +166,9 @@ class _SyncWebSocket:
         self._frames.extend(ws.frame_for(packet) for packet in packets)
         self._driver.queue_drain(self)
 
-    def close(self) -> None:
+    def close(self, code: int = ws.NORMAL) -> None:
         self._closing = True
+        self._close_code = code
         self._driver.queue_drain(self)
 
     def send_now(self, frame: bytes) -> None:
@@ -181,7 +183,7 @@ class _SyncWebSocket:
                     self._sock.sendall(frames.popleft())
                 if self._closing and not self.closed:
                     self.closed = True
-                    self._sock.sendall(ws.close_frame(1000))
+                    self._sock.sendall(ws.close_frame(self._close_code))
                     with contextlib.suppress(OSError):
                         self._sock.shutdown(socket_module.SHUT_RDWR)
             except OSError:
@@ -237,21 +239,13 @@ def _websocket(
                 break
             if not data:
                 break
-            try:
-                messages = parser.feed(data)
-            except ws.WebSocketError as exc:
-                handle._closing = True
-                handle.send_now(ws.close_frame(exc.code))
+            code = driver.ws_data(
+                session, handle, parser, data, handle.send_now, lambda: handle.closed
+            )
+            if code is not None:
+                handle.close(code)
+                handle.drain()
                 break
-            for opcode, payload in messages:
-                if opcode == ws.TEXT or opcode == ws.BINARY:
-                    driver.ws_message(session, handle, payload)
-                elif opcode == ws.PING:
-                    handle.send_now(ws.encode_frame(ws.PONG, payload))  # type: ignore[arg-type]
-                elif opcode == ws.CLOSE:
-                    handle.close()
-                    handle.drain()
-                    break
     finally:
         driver.ws_closed(session, handle)
         handle.close()
