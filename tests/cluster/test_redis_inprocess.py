@@ -123,7 +123,7 @@ def test_manager_must_match_the_runtime(redis_url: str, channel: str) -> None:
 
 async def test_a_burst_of_emits_loses_nothing(redis_url: str, channel: str) -> None:
     """Backpressure: 3000 emits in a loop with a queue of 1000 drop nothing."""
-    async with node(redis_url, channel) as (a, _), node(redis_url, channel) as (b, url_b):
+    async with node(redis_url, channel) as (a, _), node(redis_url, channel) as (_b, url_b):
         a.manager.queue_size = 1000
         async with client(url_b) as cb:
             got: list[int] = []
@@ -161,3 +161,17 @@ async def test_fetch_sockets_across_nodes(redis_url: str, channel: str) -> None:
 def test_fetch_sockets_without_a_cluster() -> None:
     sio = socketwire.Server()
     assert sio.fetch_sockets() == []
+
+
+async def test_emitter_with_the_broker_down_returns_and_keeps_the_message() -> None:
+    """An unreachable broker: emit() returns after its bounded wait, the message stays
+    queued (the documented behaviour), nothing hangs."""
+    emitter = socketwire.AsyncRedisManager(
+        "redis://127.0.0.1:1/0", channel="nowhere", write_only=True
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(emitter.emit("news", "lost?"), 15)
+    assert loop.time() - started < 10
+    assert len(emitter._queue) == 1 and emitter.stats["published"] == 0
+    await asyncio.wait_for(emitter.close(), 15)

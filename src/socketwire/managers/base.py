@@ -184,6 +184,7 @@ class AsyncManager(ManagerBase):
             return
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
+        self._changed = asyncio.Condition()
         self._tasks.append(self._loop.create_task(self._publisher()))
         if not self.write_only:
             self._tasks.append(self._loop.create_task(self._listener()))
@@ -211,7 +212,7 @@ class AsyncManager(ManagerBase):
         """Emit to the cluster's clients from any process (python-socketio's
         ``write_only=True`` usage)."""
         self.publish(self._emit_message(event, data, to, room, skip_sid, namespace, callback))
-        await self.flush()
+        await self.flush(timeout=5)  # a broker that is down must not hang the caller
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Backpressure for bursts of emits (an ``await sio.emit(...)`` loop never yields to
@@ -221,27 +222,38 @@ class AsyncManager(ManagerBase):
         broker down it returns at once: then the queue's bound applies."""
         if len(self._queue) * 2 <= self.queue_size or not self._healthy:
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self._queue) * 4 > self.queue_size and self._healthy:
-            if loop.time() >= deadline:
-                return
-            await asyncio.sleep(0.001)
+        await self._wait_until(
+            lambda: len(self._queue) * 4 <= self.queue_size or not self._healthy, timeout
+        )
 
     _healthy = True
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until the publish queue is empty (True) or ``timeout`` passes (False)."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while self._queue or self._sending:
-            if deadline is not None and loop.time() >= deadline:
+        return await self._wait_until(lambda: not self._queue and not self._sending, timeout)
+
+    async def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait (bounded) for ``predicate``, re-checked whenever the publisher progresses."""
+        if predicate():
+            return True
+        changed = self._changed
+        if changed is None:  # no publisher yet: nothing will change
+            return False
+        async with changed:
+            try:
+                await asyncio.wait_for(changed.wait_for(predicate), timeout)
+            except asyncio.TimeoutError:
                 return False
-            await asyncio.sleep(0.005)
         return True
+
+    async def _progressed(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
 
     _sending = False
     _inflight = 0
+    _changed: asyncio.Condition | None = None
 
     async def _publish_batch(self, batch: list[bytes]) -> None:
         """Send ``batch`` in order (backends override this to use one round trip)."""
@@ -266,6 +278,9 @@ class AsyncManager(ManagerBase):
                 raise
             except Exception as exc:
                 self._healthy = False
+                self._sending = False
+                self._inflight = 0
+                await self._progressed()  # drain() stops waiting on a broker that is down
                 attempt += 1
                 delay = backoff(attempt)
                 self.logger.error(
@@ -281,6 +296,7 @@ class AsyncManager(ManagerBase):
             self.stats["published"] += len(batch)
             self._healthy = True
             attempt = 0
+            await self._progressed()
 
     async def _heartbeat(self) -> None:
         while True:
