@@ -131,8 +131,15 @@ class Driver:
         self._after()
 
     def ws_message(self, session: Session, ws: WebSocketHandle, data: str | bytes) -> None:
+        self.ws_messages(session, ws, [data])
+
+    def ws_messages(
+        self, session: Session, ws: WebSocketHandle, messages: list[str | bytes]
+    ) -> None:
+        """Messages that arrived together: all go into the core, then ONE flush runs their
+        handlers in order and writes what they produced."""
         with self.lock:
-            replies = self.engine.receive_ws(session, ws, data, self.now())
+            replies = self.engine.receive_ws_many(session, ws, messages, self.now())
             if replies:
                 ws.send_packets(replies)
             self.flush()
@@ -151,28 +158,34 @@ class Driver:
         frames: ws.FrameParser,
         data: bytes,
         send_raw: Callable[[bytes], None],
-        stopped: Callable[[], bool],
     ) -> int | None:
         """Bytes read from a WebSocket the transport parses itself (native, WSGI): hand
         its messages to the core and answer pings with ``send_raw``. Returns None while the
         connection goes on, or the close code the transport must close it with (the peer's
-        close frame: 1000; a framing error: its code) and then call :meth:`ws_closed`.
-        ``stopped()`` tells that the socket was closed meanwhile (by a handler)."""
+        close frame: 1000; a framing error: its code) and then call :meth:`ws_closed`."""
         try:
             messages = frames.feed(data)
         except ws.WebSocketError as exc:
             logger.info("closing WebSocket: %s", exc)
             return exc.code
+        if len(messages) == 1:  # the usual read
+            opcode, payload = messages[0]
+            if opcode == ws.TEXT or opcode == ws.BINARY:
+                self.ws_messages(session, ws_handle, [payload])
+                return None
+        payloads: list[str | bytes] = []
+        code = None
         for opcode, payload in messages:
             if opcode == ws.TEXT or opcode == ws.BINARY:
-                self.ws_message(session, ws_handle, payload)
+                payloads.append(payload)
             elif opcode == ws.PING:
                 send_raw(ws.encode_frame(ws.PONG, payload))  # type: ignore[arg-type]
             elif opcode == ws.CLOSE:
-                return ws.NORMAL
-            if stopped():
-                return None
-        return None
+                code = ws.NORMAL  # nothing after a close frame counts (RFC 6455 5.5.1)
+                break
+        if payloads:
+            self.ws_messages(session, ws_handle, payloads)
+        return code
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn`` (a core operation) under the lock, then write what it produced."""

@@ -17,6 +17,7 @@ from .engineio.core import DisconnectReason
 from .exceptions import BadNamespaceError, DisconnectedError
 from .managers.helpers import LocalManager
 from .socketio.core import (
+    CONNECTED,
     AckReceived,
     ConnectRequest,
     Disconnected,
@@ -248,6 +249,8 @@ class ServerFacade(base.HandlerRegistry):
 
     def _on_event(self, event: EventReceived) -> None:
         socket = event.socket
+        if socket.state is not CONNECTED:
+            return  # disconnected by a handler of an earlier message of the same read
         fn, prefix = self.find_handler(socket.nsp, event.name)
         if fn is None:
             self.logger.info("no handler for event %r in %s", event.name, socket.nsp)
@@ -288,7 +291,7 @@ class ServerFacade(base.HandlerRegistry):
             self.connect_args(fn, prefix, socket, event.auth),
             done,
             kind="lifecycle",
-            expected=(base.ConnectionRefusedError,),
+            expected=base.REFUSALS,
         )
 
     def _on_disconnect(self, event: Disconnected) -> None:

@@ -139,6 +139,17 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
+# Module-level aliases for the hot paths: reading an enum member costs ~100 ns on 3.11.
+OPEN, UPGRADING, CLOSED = State.OPEN, State.UPGRADING, State.CLOSED
+_MESSAGE, _PING, _PONG, _CLOSE, _NOOP = (
+    int(PacketType.MESSAGE),
+    int(PacketType.PING),
+    int(PacketType.PONG),
+    int(PacketType.CLOSE),
+    int(PacketType.NOOP),
+)
+
+
 class Request:
     """An HTTP request as the transports hand it to the core."""
 
@@ -241,8 +252,8 @@ class Session:
         self.sid = sid
         self.transport = transport
         self.request = request
-        self.state = State.OPEN
-        #: ``state is State.CLOSED``, kept as a plain attribute: it is read on every write
+        self.state = OPEN
+        #: ``state is CLOSED``, kept as a plain attribute: it is read on every write
         self.closed = False
         self.outbox: list[OutPacket] = []
         self.poll_waiter: Any = None
@@ -458,7 +469,7 @@ class EngineCore:
         session.poll_request = request
         if self.poll_ready(session):
             return self.poll_response(session, cors)
-        if session.state is State.UPGRADING:
+        if session.state is UPGRADING:
             # A poll that arrives mid-upgrade is held briefly: if the client's ``5`` is
             # already on its way, the poll is refused (the session has left polling);
             # otherwise it ends with a noop. The reference server holds it up to 100 ms.
@@ -497,9 +508,9 @@ class EngineCore:
     def poll_ready(self, session: Session) -> bool:
         """True when a parked poll of ``session`` can be answered now."""
         state = session.state
-        if state is State.OPEN and session.transport == POLLING:
+        if state is OPEN and session.transport == POLLING:
             return bool(session.outbox)
-        if state is State.CLOSED:
+        if state is CLOSED:
             return True
         # Upgrading, or upgraded while a poll was parked: wait for the release timer.
         return session.release_poll
@@ -512,7 +523,7 @@ class EngineCore:
         session.poll_request = None
         if cors is None:
             cors = self._cors_headers(request) or []
-        if session.state is State.UPGRADING:
+        if session.state is UPGRADING:
             # The outbox waits for the WebSocket; the poll just ends cleanly.
             session.release_poll = False
             return self._payload_response(session, [pk.NOOP], request, cors)
@@ -565,6 +576,22 @@ class EngineCore:
         finally:
             self.handle_timer(now)
 
+    def receive_ws_many(
+        self, session: Session, ws: Any, messages: list[str | bytes], now: float
+    ) -> list[OutPacket]:
+        """Several WebSocket messages that arrived together, in order; timers run once,
+        after all of them (see :meth:`receive_ws`)."""
+        self.now = now
+        try:
+            if len(messages) == 1:
+                return self._receive_ws(session, ws, messages[0], now)
+            replies: list[OutPacket] = []
+            for data in messages:
+                replies += self._receive_ws(session, ws, data, now)
+            return replies
+        finally:
+            self.handle_timer(now)
+
     def _receive_ws(
         self, session: Session, ws: Any, data: str | bytes, now: float
     ) -> list[OutPacket]:
@@ -579,7 +606,7 @@ class EngineCore:
                 self._protocol_error(session, exc)
                 return []
         else:
-            type_, payload = PacketType.MESSAGE, data
+            type_, payload = _MESSAGE, data
         self._on_packet(session, type_, payload, now)
         return []
 
@@ -588,19 +615,19 @@ class EngineCore:
     ) -> list[OutPacket]:
         if ws is not session.probe_ws:
             return []
-        if data == "2probe" and session.state is State.OPEN:
-            session.state = State.UPGRADING
+        if data == "2probe" and session.state is OPEN:
+            session.state = UPGRADING
             # A parked poll ends with a noop shortly (UPGRADE_POLL_HOLD), or is refused if
             # the client's ``5`` arrives first. Official clients end their poll before
             # sending ``5``; the hold only orders replies for clients that race.
             session.release_poll = False
             self.timers.schedule(now + UPGRADE_POLL_HOLD, "release", session)
             return [pk.PONG_PROBE]
-        if data == "5" and session.state is State.UPGRADING:
+        if data == "5" and session.state is UPGRADING:
             if session.upgrade_timer is not None:
                 session.upgrade_timer.cancel()
                 session.upgrade_timer = None
-            session.state = State.OPEN
+            session.state = OPEN
             session.transport = WEBSOCKET
             session.upgraded_at = now
             session.ws, session.probe_ws = session.probe_ws, None
@@ -623,8 +650,8 @@ class EngineCore:
         if session.upgrade_timer is not None:
             session.upgrade_timer.cancel()
             session.upgrade_timer = None
-        if session.state is State.UPGRADING:
-            session.state = State.OPEN
+        if session.state is UPGRADING:
+            session.state = OPEN
         if session.probe_ws is not None:
             session.stale_ws, session.probe_ws = session.probe_ws, None
         self._mark(session)
@@ -632,16 +659,16 @@ class EngineCore:
     # ------------------------------------------------------------------ packets
 
     def _on_packet(self, session: Session, type_: int, data: str | bytes, now: float) -> None:
-        if type_ == PacketType.MESSAGE:
+        if type_ == _MESSAGE:
             self.listener.on_message(session, data)
-        elif type_ == PacketType.PONG:
+        elif type_ == _PONG:
             timer = session.timer
             if timer is not None and timer.kind == "pong":
                 timer.cancel()
                 session.timer = self.timers.schedule(now + self.ping_interval, "ping", session)
-        elif type_ == PacketType.CLOSE:
+        elif type_ == _CLOSE:
             self.close(session, DisconnectReason.CLIENT_DISCONNECT, send_close=False)
-        elif type_ == PacketType.NOOP or type_ == PacketType.PING:
+        elif type_ == _NOOP or type_ == _PING:
             pass
         else:
             self._protocol_error(session, ProtocolError(f"unexpected packet type {type_}"))
@@ -655,7 +682,7 @@ class EngineCore:
 
     def send(self, session: Session, packet: OutPacket) -> None:
         """Queue ``packet`` for ``session`` (dropped if the session is closed)."""
-        if session.state is State.CLOSED:
+        if session.state is CLOSED:
             return
         session.outbox.append(packet)
         if not session._dirty:
@@ -665,7 +692,7 @@ class EngineCore:
     def send_many(self, sessions: Iterable[Session], packets: list[OutPacket]) -> None:
         """Queue the same encoded packets for many sessions (a broadcast)."""
         dirty = self._dirty
-        closed = State.CLOSED
+        closed = CLOSED
         for session in sessions:
             if session.state is closed:
                 continue
@@ -711,9 +738,9 @@ class EngineCore:
     def close(self, session: Session, reason: DisconnectReason, *, send_close: bool = True) -> None:
         """End ``session``; the listener hears ``reason``. ``send_close`` tells the client
         with a ``1`` packet (a parked poll gets ``6`` instead when the client closed)."""
-        if session.state is State.CLOSED:
+        if session.state is CLOSED:
             return
-        session.state = State.CLOSED
+        session.state = CLOSED
         session.closed = True
         session.close_reason = reason
         if reason is DisconnectReason.CLIENT_DISCONNECT:
@@ -757,7 +784,7 @@ class EngineCore:
             session: Session = timer.target
             kind = timer.kind
             if kind == "ping":
-                if session.state is State.CLOSED:
+                if session.state is CLOSED:
                     continue
                 self.send(session, pk.PING)
                 # Counted from when the ping was due, so a late timer does not extend the

@@ -54,6 +54,14 @@ class SocketState(enum.IntEnum):
     DISCONNECTED = 3
 
 
+# Module-level aliases for the hot paths: reading an enum member costs ~100 ns on 3.11.
+CONNECTING, CONNECTED, DISCONNECTED = (
+    SocketState.CONNECTING,
+    SocketState.CONNECTED,
+    SocketState.DISCONNECTED,
+)
+
+
 class Client:
     """The Socket.IO side of one Engine.IO session: its namespace sockets and a packet
     whose binary attachments are still arriving."""
@@ -88,7 +96,7 @@ class Socket:
         self.client = client
         self.nsp = nsp
         self.auth = auth
-        self.state = SocketState.CONNECTING
+        self.state = CONNECTING
         self.rooms: set[str] = set()
         self.acks: dict[int, Any] = {}
         self.last_ack_id = -1
@@ -103,7 +111,7 @@ class Socket:
 
     @property
     def connected(self) -> bool:
-        return self.state is SocketState.CONNECTED
+        return self.state is CONNECTED
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} {self.nsp} {self.state.name}>"
@@ -240,14 +248,14 @@ class SocketIOCore:
     def _dispatch(self, client: Client, packet: sio.Packet) -> None:
         type_ = packet.type
         nsp = packet.nsp
-        if type_ == PacketType.EVENT or type_ == PacketType.BINARY_EVENT:
+        if type_ == sio.EVENT or type_ == sio.BINARY_EVENT:
             socket = client.sockets.get(nsp)
-            if socket is None or socket.state is not SocketState.CONNECTED:
+            if socket is None or socket.state is not CONNECTED:
                 self._ignored(client, packet)
                 return
             data = packet.data
             self.events.append(EventReceived(socket, data[0], data[1:], packet.id))
-        elif type_ == PacketType.ACK or type_ == PacketType.BINARY_ACK:
+        elif type_ == sio.ACK or type_ == sio.BINARY_ACK:
             socket = client.sockets.get(nsp)
             if socket is None:
                 self._ignored(client, packet)
@@ -255,9 +263,9 @@ class SocketIOCore:
             callback = socket.acks.pop(packet.id, None)  # type: ignore[arg-type]
             if callback is not None:
                 self.events.append(AckReceived(socket, callback, packet.data))
-        elif type_ == PacketType.CONNECT:
+        elif type_ == sio.CONNECT:
             self._connect(client, nsp, packet.data)
-        elif type_ == PacketType.DISCONNECT:
+        elif type_ == sio.DISCONNECT:
             socket = client.sockets.get(nsp)
             if socket is not None:
                 self._remove(socket, DisconnectReason.CLIENT_DISCONNECT.value)
@@ -273,13 +281,13 @@ class SocketIOCore:
 
     def _connect(self, client: Client, nsp: str, auth: Any) -> None:
         if nsp in client.sockets:
-            self._ignored(client, sio.Packet(PacketType.CONNECT, nsp))
+            self._ignored(client, sio.Packet(sio.CONNECT, nsp))
             return
         if client.connect_timer is not None:
             client.connect_timer.cancel()
             client.connect_timer = None
         if not self.namespace_allowed(nsp):
-            text, _ = sio.encode(PacketType.CONNECT_ERROR, nsp, {"message": "Invalid namespace"})
+            text, _ = sio.encode(sio.CONNECT_ERROR, nsp, {"message": "Invalid namespace"})
             self.engine.send(client.session, OutPacket("4" + text))
             return
         socket = Socket(client, nsp, auth)
@@ -292,10 +300,10 @@ class SocketIOCore:
 
     def accept(self, socket: Socket) -> None:
         """The connect handler accepted: send CONNECT, then what it emitted meanwhile."""
-        if socket.state is not SocketState.CONNECTING:
+        if socket.state is not CONNECTING:
             return
-        socket.state = SocketState.CONNECTED
-        text, _ = sio.encode(PacketType.CONNECT, socket.nsp, {"sid": socket.sid})
+        socket.state = CONNECTED
+        text, _ = sio.encode(sio.CONNECT, socket.nsp, {"sid": socket.sid})
         session = socket.client.session
         self.engine.send(session, OutPacket("4" + text))
         held, socket.held = socket.held, []
@@ -304,27 +312,27 @@ class SocketIOCore:
 
     def refuse(self, socket: Socket, error: dict[str, Any]) -> None:
         """The connect handler refused: send CONNECT_ERROR ``error``; no disconnect event."""
-        if socket.state is not SocketState.CONNECTING:
+        if socket.state is not CONNECTING:
             return
-        text, _ = sio.encode(PacketType.CONNECT_ERROR, socket.nsp, error)
+        text, _ = sio.encode(sio.CONNECT_ERROR, socket.nsp, error)
         self.engine.send(socket.client.session, OutPacket("4" + text))
         self._remove(socket, None)
 
     def disconnect(self, socket: Socket, *, silent: bool = False) -> None:
         """Server-side disconnect of one namespace: the client gets DISCONNECT and the
         runtime a :class:`Disconnected` 'server disconnect' (none when ``silent``)."""
-        if socket.state is SocketState.DISCONNECTED:
+        if socket.state is DISCONNECTED:
             return
-        if socket.state is SocketState.CONNECTED:
-            text, _ = sio.encode(PacketType.DISCONNECT, socket.nsp)
+        if socket.state is CONNECTED:
+            text, _ = sio.encode(sio.DISCONNECT, socket.nsp)
             self.engine.send(socket.client.session, OutPacket("4" + text))
         self._remove(socket, None if silent else DisconnectReason.SERVER_DISCONNECT.value)
 
     def _remove(self, socket: Socket, reason: str | None) -> None:
-        if socket.state is SocketState.DISCONNECTED:
+        if socket.state is DISCONNECTED:
             return
-        was_connected = socket.state is SocketState.CONNECTED
-        socket.state = SocketState.DISCONNECTED
+        was_connected = socket.state is CONNECTED
+        socket.state = DISCONNECTED
         socket.held = []
         client = socket.client
         if client.sockets.get(socket.nsp) is socket:
@@ -348,9 +356,9 @@ class SocketIOCore:
         sessions = []
         for socket in sockets:
             state = socket.state
-            if state is SocketState.CONNECTED:
+            if state is CONNECTED:
                 sessions.append(socket.client.session)
-            elif state is SocketState.CONNECTING:
+            elif state is CONNECTING:
                 socket.held.extend(packets)
         self.engine.send_many(sessions, packets)
         return len(sessions)
@@ -371,12 +379,12 @@ class SocketIOCore:
         if callback is None:
             if not targets:
                 return 0
-            text, attachments = sio.encode(PacketType.EVENT, nsp, args)
+            text, attachments = sio.encode(sio.EVENT, nsp, args)
             return self._deliver(targets, to_packets(text, attachments))
         for socket in targets:
             ack_id = socket.last_ack_id = socket.last_ack_id + 1
             socket.acks[ack_id] = callback
-            text, attachments = sio.encode(PacketType.EVENT, nsp, args, ack_id)
+            text, attachments = sio.encode(sio.EVENT, nsp, args, ack_id)
             self._deliver((socket,), to_packets(text, attachments))
         return len(targets)
 
@@ -388,9 +396,9 @@ class SocketIOCore:
 
     def ack(self, socket: Socket, ack_id: int, args: list[Any]) -> None:
         """Answer the client's ack request ``ack_id`` with ``args``."""
-        if socket.state is not SocketState.CONNECTED:
+        if socket.state is not CONNECTED:
             return
-        text, attachments = sio.encode(PacketType.ACK, socket.nsp, args, ack_id)
+        text, attachments = sio.encode(sio.ACK, socket.nsp, args, ack_id)
         packets = to_packets(text, attachments)
         self.engine.send_many((socket.client.session,), packets)
 

@@ -30,12 +30,16 @@ class PacketType(enum.IntEnum):
     BINARY_ACK = 6
 
 
+# The types as plain ints for the hot paths: an IntEnum member lookup costs ~100 ns (3.11).
+CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR, BINARY_EVENT, BINARY_ACK = range(7)
+
 # Event names the protocol reserves; a client may not emit them (socket.io-parser does the same).
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 )
 
 _BYTES = (bytes, bytearray, memoryview)
+_DIGITS = "0123456"
 
 
 class Packet:
@@ -89,17 +93,15 @@ def encode(
             body = orjson.dumps(data).decode()
         except TypeError:
             body = _dumps_with_binary(data, attachments)
-    head = str(type_)
     if attachments:
-        if type_ == PacketType.EVENT:
-            head = "5"
-        elif type_ == PacketType.ACK:
-            head = "6"
+        head = f"{BINARY_EVENT if type_ == EVENT else BINARY_ACK if type_ == ACK else type_}"
         head += f"{len(attachments)}-"
+    else:
+        head = _DIGITS[type_]
     if nsp != "/":
         head += nsp + ","
     if id_ is not None:
-        head += str(id_)
+        return f"{head}{id_}{body}", attachments
     return head + body, attachments
 
 
@@ -127,10 +129,9 @@ def decode(text: str, max_attachments: int = 10) -> Packet:
     type_ = ord(text[0]) - 48
     if not 0 <= type_ <= 6:
         raise ProtocolError(f"unknown Socket.IO packet type {text[0]!r}")
-    length = len(text)
     i = 1
     attachments = 0
-    if type_ == PacketType.BINARY_EVENT or type_ == PacketType.BINARY_ACK:
+    if type_ == BINARY_EVENT or type_ == BINARY_ACK:
         dash = text.find("-", 1)
         digits = text[1:dash] if dash > 0 else ""
         if not digits.isdigit() or not digits.isascii():
@@ -140,61 +141,54 @@ def decode(text: str, max_attachments: int = 10) -> Packet:
             raise ProtocolError(f"too many binary attachments ({attachments} > {max_attachments})")
         i = dash + 1
     nsp = "/"
-    if i < length and text[i] == "/":
+    if text.startswith("/", i):
         comma = text.find(",", i)
         if comma < 0:
-            nsp, i = text[i:], length
+            nsp, i = text[i:], len(text)
         else:
             nsp, i = text[i:comma], comma + 1
     id_: int | None = None
-    start = i
-    while i < length and "0" <= text[i] <= "9":
-        i += 1
-    if i > start:
-        if i - start > 15:
+    rest = text[i:]
+    body = rest.lstrip("0123456789")  # what follows the ack id's digits, if any
+    if len(body) != len(rest):
+        if len(rest) - len(body) > 15:
             raise ProtocolError("ack id too long")
-        id_ = int(text[start:i])
+        id_ = int(rest[: len(rest) - len(body)])
     data: Any = None
-    if i < length:
+    if body:
         try:
-            data = orjson.loads(text[i:])
+            data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ProtocolError("invalid JSON payload") from exc
     _validate(type_, data, id_)
     packet = Packet(type_, nsp, data, id_, attachments)
-    if attachments and _count_placeholders(data, attachments) < 0:
-        raise ProtocolError("binary placeholder index out of range")
-    if not attachments and type_ >= PacketType.BINARY_EVENT:
-        # A binary packet announcing zero attachments is complete as it stands, but it may
-        # still not refer to any.
-        if _count_placeholders(data, 0) < 0:
+    if type_ >= BINARY_EVENT:
+        if _count_placeholders(data, attachments) < 0:
             raise ProtocolError("binary placeholder index out of range")
-        packet.data = _reconstruct(data, [])
+        if not attachments:
+            # A binary packet announcing zero attachments is complete as it stands.
+            packet.data = _reconstruct(data, [])
     return packet
 
 
 def _validate(type_: int, data: Any, id_: int | None) -> None:
-    if type_ == PacketType.CONNECT:
-        ok = data is None or isinstance(data, dict)
-    elif type_ == PacketType.DISCONNECT:
-        ok = data is None
-    elif type_ == PacketType.EVENT or type_ == PacketType.BINARY_EVENT:
-        ok = (
-            isinstance(data, list)
-            and len(data) > 0
-            and (
-                (isinstance(data[0], str) and data[0] not in RESERVED_EVENTS)
-                or (isinstance(data[0], int) and not isinstance(data[0], bool))
-            )
+    if type_ == EVENT or type_ == BINARY_EVENT:
+        name = data[0] if data.__class__ is list and data else None
+        ok = (name.__class__ is str and name not in RESERVED_EVENTS) or (
+            isinstance(name, int) and not isinstance(name, bool)
         )
-    elif type_ == PacketType.ACK or type_ == PacketType.BINARY_ACK:
+    elif type_ == ACK or type_ == BINARY_ACK:
         ok = isinstance(data, list) and id_ is not None
+    elif type_ == CONNECT:
+        ok = (data is None or isinstance(data, dict)) and id_ is None
+    elif type_ == DISCONNECT:
+        ok = data is None and id_ is None
     else:  # CONNECT_ERROR is server-to-client only
         ok = False
     if not ok:
+        if id_ is not None and type_ in (CONNECT, DISCONNECT):
+            raise ProtocolError("unexpected ack id")
         raise ProtocolError(f"invalid payload for {PacketType(type_).name}")
-    if id_ is not None and type_ in (PacketType.CONNECT, PacketType.DISCONNECT):
-        raise ProtocolError("unexpected ack id")
 
 
 def _count_placeholders(data: Any, limit: int) -> int:

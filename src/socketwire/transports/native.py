@@ -456,7 +456,7 @@ class HttpProtocol(asyncio.Protocol):
         session = self._session
         if frames is None or session is None or self._closed:
             return
-        code = self._driver.ws_data(session, self, frames, data, self._write, lambda: self._closed)
+        code = self._driver.ws_data(session, self, frames, data, self._write)
         if code is not None:
             self._ws_close(code)
             self._driver.ws_closed(session, self)

@@ -25,7 +25,7 @@ from ..engineio.core import Response, WebSocketAccept
 from ..engineio.packet import OutPacket
 from . import routing
 
-__all__ = ["WSGIApp"]
+__all__ = ["Middleware", "WSGIApp"]
 
 StartResponse = Callable[..., Callable[[bytes], object]]
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
@@ -44,7 +44,7 @@ class WSGIApp(routing.Mount):
         socketio_app: Any,
         wsgi_app: Any = None,
         static_files: dict[str, Any] | None = None,
-        socketio_path: str = "socket.io",
+        socketio_path: str | None = "socket.io",
         engineio_path: str | None = None,
     ) -> None:
         super().__init__(socketio_app, wsgi_app, static_files, engineio_path or socketio_path)
@@ -239,9 +239,7 @@ def _websocket(
                 break
             if not data:
                 break
-            code = driver.ws_data(
-                session, handle, parser, data, handle.send_now, lambda: handle.closed
-            )
+            code = driver.ws_data(session, handle, parser, data, handle.send_now)
             if code is not None:
                 handle.close(code)
                 handle.drain()
@@ -251,3 +249,13 @@ def _websocket(
         handle.close()
         handle.drain()
     return []
+
+
+class Middleware(WSGIApp):
+    """python-socketio's former name of :class:`WSGIApp` (deprecated there, kept for ported
+    apps)."""
+
+    def __init__(
+        self, socketio_app: Any, wsgi_app: Any = None, socketio_path: str | None = "socket.io"
+    ) -> None:
+        super().__init__(socketio_app, wsgi_app, socketio_path=socketio_path)

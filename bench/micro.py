@@ -1,0 +1,125 @@
+"""Python cost per message on the native server's hot path, without sockets.
+
+Feeds real WebSocket frames into :class:`socketwire.transports.native.HttpProtocol` objects
+whose transport only records writes, through a real ``AsyncServer``: what remains is the
+socketwire Python work per echo + ack (frame parse, packet decode, dispatch, handler, ack
+encode, frame, write call) and per broadcast delivery. A profiling aid, not a benchmark of
+the server (no kernel, no event loop I/O): ``python bench/micro.py [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import os
+import pstats
+import time
+from typing import Any
+
+import socketwire
+from socketwire.transports.native import HttpProtocol, _as_app
+
+
+class Transport:
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.written += 1
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1234) if name == "peername" else default
+
+
+def masked(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    n = len(payload)
+    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    return head + mask + body
+
+
+UPGRADE = (
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\n\r\n"
+)
+
+
+async def main(args: argparse.Namespace) -> None:
+    sio = socketwire.AsyncServer(ping_interval=25, ping_timeout=20)
+
+    @sio.on("echo")
+    async def echo(sid: str, *data: Any) -> Any:
+        return data
+
+    @sio.on("broadcast")
+    async def broadcast(sid: str, msg: dict[str, Any]) -> bool:
+        await sio.emit("bcast", msg["data"], room=msg["room"])
+        return True
+
+    @sio.on("join")
+    async def join(sid: str, room: str) -> str:
+        await sio.enter_room(sid, room)
+        return room
+
+    app = _as_app(sio)
+    conns = []
+    for _ in range(args.clients):
+        proto = HttpProtocol(app)
+        proto.connection_made(Transport())  # type: ignore[arg-type]
+        proto.data_received(UPGRADE)
+        proto.data_received(masked("40"))
+        proto.data_received(masked('421["join","r"]'))
+        conns.append(proto)
+    frames = [masked(f'42{i}["echo",{{"n":{i},"s":"hello"}}]') for i in range(100)]
+    trigger = masked('42["broadcast",{"room":"r","data":{"n":1}}]')
+
+    def echo_round() -> int:
+        n = 0
+        for frame in frames:
+            for proto in conns:
+                proto.data_received(frame)
+                n += 1
+        return n
+
+    def broadcast_round() -> int:
+        for _ in range(20):
+            conns[0].data_received(trigger)
+        return 20 * len(conns)
+
+    for name, fn in (("echo+ack", echo_round), ("broadcast delivery", broadcast_round)):
+        fn()
+        prof = cProfile.Profile() if args.profile else None
+        start = time.process_time()
+        count = 0
+        while time.process_time() - start < args.seconds:
+            if prof:
+                prof.enable()
+            count += fn()
+            if prof:
+                prof.disable()
+        elapsed = time.process_time() - start
+        print(f"{name}: {elapsed / count * 1e6:.2f} us of Python per message ({count} messages)")
+        if prof:
+            stats = pstats.Stats(prof)
+            calls = sum(v[1] for v in stats.stats.values())  # type: ignore[attr-defined]
+            print(f"  {calls / count:.1f} Python calls per message")
+            stats.sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=25)
+    asyncio.run(main(parser.parse_args()))
