@@ -24,7 +24,7 @@ from .namespace import AsyncNamespace, Namespace
 from .server import Server
 from .transports.asgi import ASGIApp
 from .transports.native import create_server, run, serve
-from .transports.wsgi import WSGIApp
+from .transports.wsgi import Middleware, WSGIApp
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,7 @@ __all__ = [
     "EngineServer",
     "HTTPError",
     "KombuManager",
+    "Middleware",
     "Namespace",
     "ProtocolError",
     "RedisManager",

@@ -6,6 +6,7 @@ The runtimes differ only in how they *run* a handler (call it, or await it).
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import logging
 from collections.abc import Callable, Iterable
@@ -113,10 +114,17 @@ def skips(skip_sid: Any) -> list[str] | None:
     return list(skip_sid)
 
 
+#: what a ``connect`` handler raises to refuse: socketwire's exception with data, or the
+#: builtin one (a handler ported without its import), answered as python-socketio does
+REFUSALS = (ConnectionRefusedError, builtins.ConnectionRefusedError)
+
+
 def refusal(exc: BaseException | None, result: Any) -> dict[str, Any] | None:
     """The CONNECT_ERROR payload for a connect handler's outcome, or None to accept."""
     if isinstance(exc, ConnectionRefusedError):
         return exc.error_args()
+    if isinstance(exc, builtins.ConnectionRefusedError):
+        return {"message": "Connection refused by server"}
     if exc is not None:
         return {"message": "Connection rejected by server"}
     if result is False:
@@ -205,11 +213,16 @@ class HandlerRegistry:
                 fn = handlers.get("*")
                 if fn is not None:
                     return fn, [event, nsp]
-        ns_handler = self.namespace_handlers.get(nsp) or self.namespace_handlers.get("*")
+        ns_handler = self.namespace_handlers.get(nsp)
+        prefix: list[Any] = []
+        if ns_handler is None:
+            # a catch-all class (``MyNamespace('*')``) gets the namespace before the sid
+            ns_handler = self.namespace_handlers.get("*")
+            prefix = [nsp]
         if ns_handler is not None:
             method = getattr(ns_handler, "on_" + event, None)
             if method is not None:
-                return method, []
+                return method, prefix
         return None, []
 
     def arity(self, fn: Callable[..., Any]) -> int:
@@ -244,10 +257,22 @@ def engine_options(kwargs: dict[str, Any]) -> dict[str, Any]:
             "Socket.IO parser (JSON with binary attachments)"
         )
     options = {key: kwargs.pop(key) for key in ENGINE_OPTIONS if key in kwargs}
+    interval = options.get("ping_interval")
+    if isinstance(interval, (tuple, list)):
+        # python-engineio's (interval, grace): the grace period lengthens the wait for a
+        # pong, so a client answering late within it is kept
+        interval, grace = interval
+        options["ping_interval"] = interval
+        options["ping_timeout"] = options.get("ping_timeout", 20) + grace
+    origins = options.get("cors_allowed_origins")
+    if isinstance(origins, (list, tuple, set)) and "*" in origins:
+        options["cors_allowed_origins"] = "*"  # Flask-SocketIO documents ['*'] as '*'
     for key in IGNORED_OPTIONS:
         kwargs.pop(key, None)
     if kwargs:
-        raise TypeError(f"unexpected options: {', '.join(sorted(kwargs))}")
+        # python-engineio documents that options it does not know are ignored, and ported
+        # apps carry some (client options, old names): say so, but keep serving
+        default_logger.warning("ignoring unknown server options: %s", ", ".join(sorted(kwargs)))
     return options
 
 

@@ -228,6 +228,17 @@ class Server(ServerFacade):
         """Disconnect every client."""
         self._shutdown()
 
+    def handle_request(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Answer one WSGI request addressed to this server, whatever its path
+        (python-socketio's ``Server.handle_request``, for apps that route to Socket.IO
+        themselves)."""
+        from .transports.wsgi import WSGIApp
+
+        return WSGIApp(self, socketio_path=None)(environ, start_response)
+
+    def is_asyncio_based(self) -> bool:
+        return False
+
     # ------------------------------------------------------------------ tasks
 
     def start_background_task(

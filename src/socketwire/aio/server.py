@@ -193,6 +193,17 @@ class AsyncServer(ServerFacade):
         """Disconnect every client."""
         self._shutdown()
 
+    async def handle_request(self, scope: Any, receive: Any, send: Any) -> None:
+        """Answer one ASGI request addressed to this server, whatever its path
+        (python-socketio's ``AsyncServer.handle_request`` in ``'asgi'`` mode, for apps that
+        route to Socket.IO themselves)."""
+        from ..transports.asgi import ASGIApp
+
+        await ASGIApp(self, socketio_path=None)(scope, receive, send)
+
+    def is_asyncio_based(self) -> bool:
+        return True
+
     def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
         """Serve this server inside an ``aiohttp.web.Application`` (python-socketio's
         ``async_mode='aiohttp'``)."""

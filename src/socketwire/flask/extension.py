@@ -310,10 +310,7 @@ class SocketIO:
             event = rest.pop(0)
         nsp = namespace
         if namespace == "*":
-            if class_based:
-                nsp = self._namespace_of(rest[0])
-            else:
-                nsp = rest.pop(0)
+            nsp = rest.pop(0)
         sid = rest.pop(0)
         if event == "connect":
             auth = rest[1] if len(rest) > 1 else None
@@ -334,10 +331,6 @@ class SocketIO:
             tracker = self._trackers.get(sid)
             if tracker is not None:
                 tracker(ok)
-
-    def _namespace_of(self, sid: str) -> str:
-        socket = self._require_server().core.sockets.get(sid)
-        return socket.nsp if socket is not None else "/"
 
     # ------------------------------------------------------------------ contexts
 
@@ -579,7 +572,8 @@ class SocketIO:
         Accepts Flask-SocketIO's arguments: ``debug`` (default ``app.debug``),
         ``use_reloader`` (default ``debug``), ``reloader_options``, ``extra_files``,
         ``log_output`` (default ``debug``), ``allow_unsafe_werkzeug`` (accepted; the native
-        server is not Werkzeug's), ``certfile``/``keyfile`` for TLS, and server options
+        server is not Werkzeug's), ``certfile``/``keyfile`` or Werkzeug's
+        ``ssl_context=(certfile, keyfile)`` for TLS, and server options
         (``ping_interval``, ``cors_allowed_origins``, ...) merged into the ones given
         before."""
         if host is None or port is None:
@@ -597,6 +591,15 @@ class SocketIO:
         kwargs.pop("allow_unsafe_werkzeug", None)
         certfile = kwargs.pop("certfile", None) or kwargs.pop("ssl_certfile", None)
         keyfile = kwargs.pop("keyfile", None) or kwargs.pop("ssl_keyfile", None)
+        ssl_context = kwargs.pop("ssl_context", None)
+        if ssl_context is not None:
+            # Werkzeug's form, which Flask-SocketIO hands to app.run() in threading mode
+            if not (isinstance(ssl_context, (tuple, list)) and len(ssl_context) == 2):
+                raise ValueError(
+                    "ssl_context must be a (certfile, keyfile) pair here; or pass "
+                    "certfile= and keyfile="
+                )
+            certfile, keyfile = ssl_context
         server_options = {key: kwargs.pop(key) for key in list(kwargs) if key in SERVER_OPTIONS}
         extension_options = {
             key: kwargs.pop(key) for key in list(kwargs) if key in EXTENSION_OPTIONS

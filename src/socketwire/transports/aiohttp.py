@@ -18,7 +18,7 @@ def attach(server: Any, app: Any, socketio_path: str = "socket.io") -> None:
     """Route ``socketio_path`` of aiohttp ``app`` to ``server``."""
     from aiohttp import web
 
-    path = routing.mount_path(socketio_path)
+    path = routing.mount_path(socketio_path) or "/socket.io/"
 
     async def handler(request: web.Request) -> Any:
         headers = {name.lower(): value for name, value in request.headers.items()}

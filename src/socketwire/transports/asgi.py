@@ -39,7 +39,7 @@ class ASGIApp(routing.Mount):
         socketio_server: Any,
         other_asgi_app: Any = None,
         static_files: dict[str, Any] | None = None,
-        socketio_path: str = "socket.io",
+        socketio_path: str | None = "socket.io",
         on_startup: Callable[[], Any] | None = None,
         on_shutdown: Callable[[], Any] | None = None,
         engineio_path: str | None = None,

@@ -22,8 +22,10 @@ __all__ = [
 ]
 
 
-def mount_path(path: str) -> str:
-    """``'socket.io'`` -> ``'/socket.io/'``."""
+def mount_path(path: str | None) -> str | None:
+    """``'socket.io'`` -> ``'/socket.io/'``; None (every path is the server's) stays None."""
+    if path is None:
+        return None
     return "/" + path.strip("/") + "/"
 
 
@@ -97,11 +99,13 @@ def resolve_static(static_files: Mapping[str, Any] | None, path: str) -> StaticF
     if not static_files:
         return None
     path = unquote(path)
-    entry = static_files.get(path)
+    entry = static_files.get(path) if path else None
     rest = ""
     if entry is None:
         best = ""
         for prefix in static_files:
+            if not prefix:  # the '' key names the file a directory request gets
+                continue
             base = prefix.rstrip("/") + "/"
             if (path.startswith(base) or path + "/" == base) and len(base) > len(best):
                 best = base
@@ -125,7 +129,11 @@ def resolve_static(static_files: Mapping[str, Any] | None, path: str) -> StaticF
             return None
         target = os.path.join(entry, rest)
         if os.path.isdir(target):
-            target = os.path.join(target, "index.html")
+            index = static_files.get("", "index.html")
+            if isinstance(index, dict):
+                content_type = index.get("content_type")
+                index = index.get("filename", "index.html")
+            target = os.path.join(target, index)
     if not os.path.isfile(target):
         return None
     if content_type is None:
@@ -151,7 +159,7 @@ class Mount:
         server: Any,
         other: Any,
         static_files: dict[str, Any] | None,
-        path: str,
+        path: str | None,
     ) -> None:
         self.server = server
         self.other = other
@@ -159,8 +167,9 @@ class Mount:
         self.path = mount_path(path)
 
     def route(self, path: str) -> Any:
-        """The server mounted at ``path`` (this mount's or a chained one's), or None."""
-        if path.startswith(self.path) or path + "/" == self.path:
+        """The server mounted at ``path`` (this mount's or a chained one's), or None. A
+        mount made with ``socketio_path=None`` takes every path (routing is done outside)."""
+        if self.path is None or path.startswith(self.path) or path + "/" == self.path:
             return self.server
         if isinstance(self.other, Mount):
             return self.other.route(path)
