@@ -89,6 +89,8 @@ class Server(ServerFacade):
         **kwargs: Any,
     ) -> None:
         check_async_mode(async_mode)
+        #: python-socketio's attribute: the concurrency model in use
+        self.async_mode = async_mode or "threading"
         super().__init__(
             logger,
             async_handlers,

@@ -253,3 +253,10 @@ def test_sync_handle_request_and_middleware_alias() -> None:
         finally:
             c.disconnect()
     sio.driver.stop()
+
+
+def test_async_mode_attribute() -> None:
+    """python-socketio's ``sio.async_mode`` (its examples show it on their pages)."""
+    assert socketwire.Server().async_mode == "threading"
+    assert socketwire.AsyncServer().async_mode == "asgi"
+    assert socketwire.AsyncServer(async_mode="aiohttp").async_mode == "aiohttp"

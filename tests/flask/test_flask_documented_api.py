@@ -48,6 +48,13 @@ def test_catch_all_class_based_namespace() -> None:
     client.disconnect("/room42")
 
 
+def test_async_mode_is_known_once_attached() -> None:
+    """Flask-SocketIO's example app renders ``socketio.async_mode`` in its page."""
+    socketio = SocketIO()
+    socketio.init_app(Flask(__name__))
+    assert socketio.async_mode == "threading"
+
+
 def test_run_refuses_an_ssl_context_it_cannot_use() -> None:
     app = Flask(__name__)
     socketio = SocketIO(app)

@@ -41,6 +41,8 @@ class AsyncServer(ServerFacade):
         engineio_logger: bool | logging.Logger = False,
         **kwargs: Any,
     ) -> None:
+        #: python-socketio's attribute: the integration asked for ('asgi' unless told)
+        self.async_mode: str = kwargs.get("async_mode") or "asgi"
         super().__init__(
             logger,
             async_handlers,

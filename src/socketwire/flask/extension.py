@@ -185,6 +185,7 @@ class SocketIO:
                 self.message_queue, channel=self.channel, asyncio=False
             )
         server = Server(**options)
+        self.async_mode = server.async_mode  # Flask-SocketIO's example pages show it
         for event, handler, namespace in self._registrations:
             server.on(event, handler, namespace=namespace)
         for namespace_handler in self.namespace_handlers:
