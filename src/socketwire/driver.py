@@ -77,6 +77,12 @@ class Driver:
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         raise NotImplementedError
 
+    def _flush_soon(self) -> None:
+        """Flush after input that arrives in bulk (WebSocket messages); the asyncio runtime
+        defers it to the end of the loop iteration, so the messages of every connection
+        read in one iteration share one flush."""
+        self.flush()
+
     # -------------------------------------------------------------- transports' entry
 
     def handle_http(
@@ -136,13 +142,19 @@ class Driver:
     def ws_messages(
         self, session: Session, ws: WebSocketHandle, messages: list[str | bytes]
     ) -> None:
-        """Messages that arrived together: all go into the core, then ONE flush runs their
-        handlers in order and writes what they produced."""
+        """Messages read together from one WebSocket. Each is handled (handlers run) before
+        the next goes in, as a client may send an event right behind its CONNECT; the flush
+        after the last one may be deferred (:meth:`_flush_soon`)."""
+        engine = self.engine
         with self.lock:
-            replies = self.engine.receive_ws_many(session, ws, messages, self.now())
-            if replies:
-                ws.send_packets(replies)
-            self.flush()
+            last = len(messages) - 1
+            for i, data in enumerate(messages):
+                replies = engine.receive_ws(session, ws, data, self.now())
+                if replies:
+                    ws.send_packets(replies)
+                if i < last:
+                    self.flush()
+            self._flush_soon()
         self._after()
 
     def ws_closed(self, session: Session, ws: WebSocketHandle) -> None:
@@ -257,6 +269,7 @@ class AsyncDriver(Driver):
         self.loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._flush_pending = False
 
     def now(self) -> float:
         loop = self.loop
@@ -283,6 +296,17 @@ class AsyncDriver(Driver):
         self.now()
         assert self.loop is not None
         self.loop.call_later(delay, fn)
+
+    def _flush_soon(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.now()
+            assert self.loop is not None
+            self.loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        self.flush()
 
 
 class ThreadDriver(Driver):

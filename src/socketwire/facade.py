@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import base
 from .cluster import ClusterNode, Query, _describe
@@ -26,12 +26,33 @@ from .socketio.core import (
     SocketIOCore,
 )
 
-__all__ = ["FAILED", "Done", "ServerFacade"]
+if TYPE_CHECKING:
+    from .admin import AdminAuth, Instrumentation
+    from .socketio.core import Event
+
+__all__ = ["FAILED", "Done", "Monitor", "ServerFacade"]
 
 Done = Callable[[Any, BaseException | None], None]
 
 #: what :meth:`ServerFacade._call_handler` returns when the handler raised
 FAILED: Any = object()
+
+
+class Monitor(Protocol):
+    """The hook an observer of the server plugs into ``ServerFacade._monitor`` (the Admin
+    UI: :mod:`socketwire.admin`). ``accepted`` and ``observe`` are called with the driver's
+    lock held, inside a flush; none may block or call back into the server."""
+
+    def accepted(self, socket: Socket) -> None:
+        """``socket`` is connected (its CONNECT went out)."""
+
+    def observe(self, events: list[Event]) -> None:
+        """The core's events, before the server acts on them."""
+
+    def sent(
+        self, nsp: str, args: list[Any], rooms: list[str] | None, skip: list[str] | None
+    ) -> None:
+        """An emit of ``args`` (event name first) to ``nsp`` went out."""
 
 
 class ServerFacade(base.HandlerRegistry):
@@ -53,6 +74,8 @@ class ServerFacade(base.HandlerRegistry):
         self.logger = base.make_logger(logger, logging.ERROR)
         self.async_handlers = async_handlers
         self.always_connect = always_connect
+        #: what ``instrument()`` plugs in; None (the default) costs one test per emit/batch
+        self._monitor: Monitor | None = None
         self.core = SocketIOCore(
             namespace_allowed=self.namespace_allowed,
             connect_timeout=connect_timeout,
@@ -101,6 +124,8 @@ class ServerFacade(base.HandlerRegistry):
         rooms = base.targets(to, room)
         skip = base.skips(skip_sid)
         count = int(self.driver.run(self.core.emit, nsp, args, rooms, skip, callback))
+        if self._monitor is not None:
+            self._monitor.sent(nsp, args, rooms, skip)
         if self._cluster is not None and not ignore_queue:
             local = self.core.sockets
             if rooms is None or not all(name in local for name in rooms):
@@ -127,6 +152,8 @@ class ServerFacade(base.HandlerRegistry):
             return target
         socket = self._socket(target, namespace)
         self.driver.run(self.core.emit, socket.nsp, args, [target], None, callback)
+        if self._monitor is not None:
+            self._monitor.sent(socket.nsp, args, [target], None)
         return socket.sid
 
     def _call_abandon(self, sid: str, callback: Callable[..., None]) -> None:
@@ -232,12 +259,39 @@ class ServerFacade(base.HandlerRegistry):
         """The WSGI-style environ of the request that opened ``sid``'s connection."""
         return self._socket(sid, namespace).client.session.request.environ
 
+    def instrument(
+        self,
+        auth: AdminAuth | None = None,
+        mode: str = "development",
+        read_only: bool = False,
+        server_id: str | None = None,
+        namespace: str = "/admin",
+        server_stats_interval: float = 2,
+    ) -> Instrumentation:
+        """Serve the Socket.IO Admin UI (https://admin.socket.io) on ``namespace``.
+
+        ``auth`` is required: ``False`` (anyone), the credentials the UI must send (a dict,
+        e.g. ``{'username': ..., 'password': ...}``), a list of such dicts, or a callable
+        given the client's auth and returning True to admit it (``async`` on AsyncServer).
+        ``mode='production'`` reports server statistics only, not each socket, room and
+        event; ``read_only`` refuses the UI's operations (emit, join, leave, disconnect);
+        ``server_id`` names this server in the UI (default: the host name);
+        ``server_stats_interval`` is in seconds. See :mod:`socketwire.admin`."""
+        from .admin import Instrumentation
+
+        return Instrumentation(
+            self, auth, mode, read_only, server_id, namespace, server_stats_interval
+        )
+
     # ------------------------------------------------------------------ dispatch
 
     def _dispatch(self) -> None:
         core = self.core
         while core.events:
-            for event in core.take_events():
+            events = core.take_events()
+            if self._monitor is not None:
+                self._monitor.observe(events)
+            for event in events:
                 if isinstance(event, EventReceived):
                     self._on_event(event)
                 elif isinstance(event, AckReceived):
@@ -270,16 +324,16 @@ class ServerFacade(base.HandlerRegistry):
         if self._cluster is not None:
             self._cluster.start()  # idempotent; an asyncio manager needs the running loop
         if self.always_connect:
-            self.core.accept(socket)
+            self._accept(socket)
         fn, prefix = self.find_handler(socket.nsp, "connect")
         if fn is None:
-            self.core.accept(socket)
+            self._accept(socket)
             return
 
         def done(result: Any, exc: BaseException | None) -> None:
             error = base.refusal(exc, result)
             if error is None:
-                self.driver.run(self.core.accept, socket)
+                self.driver.run(self._accept, socket)
             elif self.always_connect:
                 self.driver.run(lambda: self.core.disconnect(socket, silent=True))
             else:
@@ -293,6 +347,12 @@ class ServerFacade(base.HandlerRegistry):
             kind="lifecycle",
             expected=base.REFUSALS,
         )
+
+    def _accept(self, socket: Socket) -> None:
+        connecting = not socket.connected
+        self.core.accept(socket)
+        if connecting and socket.connected and self._monitor is not None:
+            self._monitor.accepted(socket)
 
     def _on_disconnect(self, event: Disconnected) -> None:
         socket = event.socket

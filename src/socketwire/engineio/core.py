@@ -576,22 +576,6 @@ class EngineCore:
         finally:
             self.handle_timer(now)
 
-    def receive_ws_many(
-        self, session: Session, ws: Any, messages: list[str | bytes], now: float
-    ) -> list[OutPacket]:
-        """Several WebSocket messages that arrived together, in order; timers run once,
-        after all of them (see :meth:`receive_ws`)."""
-        self.now = now
-        try:
-            if len(messages) == 1:
-                return self._receive_ws(session, ws, messages[0], now)
-            replies: list[OutPacket] = []
-            for data in messages:
-                replies += self._receive_ws(session, ws, data, now)
-            return replies
-        finally:
-            self.handle_timer(now)
-
     def _receive_ws(
         self, session: Session, ws: Any, data: str | bytes, now: float
     ) -> list[OutPacket]:
