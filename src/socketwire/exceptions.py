@@ -23,6 +23,7 @@ __all__ = [
     "DisconnectedError",
     "HTTPError",
     "ProtocolError",
+    "SocketIOError",
     "SocketwireError",
     "TimeoutError",
 ]
@@ -30,6 +31,10 @@ __all__ = [
 
 class SocketwireError(Exception):
     """Base class of every exception socketwire raises."""
+
+
+#: python-socketio's name for the base class (``except socketio.exceptions.SocketIOError``)
+SocketIOError = SocketwireError
 
 
 class ProtocolError(SocketwireError):

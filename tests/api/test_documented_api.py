@@ -260,3 +260,19 @@ def test_async_mode_attribute() -> None:
     assert socketwire.Server().async_mode == "threading"
     assert socketwire.AsyncServer().async_mode == "asgi"
     assert socketwire.AsyncServer(async_mode="aiohttp").async_mode == "aiohttp"
+
+
+async def test_call_errors_are_socketio_errors() -> None:
+    """``except socketio.exceptions.SocketIOError`` around ``call()`` ports as is."""
+    from socketwire.exceptions import SocketIOError, TimeoutError
+
+    sio = socketwire.AsyncServer()
+    async with running(sio) as url, client(url) as c:
+
+        async def slow() -> None:
+            await asyncio.sleep(30)  # python-socketio's client acks when this returns
+
+        c.on("slow", slow)
+        with pytest.raises(SocketIOError):
+            await sio.call("slow", to=c.get_sid(), timeout=0.2)
+        assert issubclass(TimeoutError, SocketIOError)
