@@ -137,24 +137,24 @@ class Driver:
         self._after()
 
     def ws_message(self, session: Session, ws: WebSocketHandle, data: str | bytes) -> None:
-        self.ws_messages(session, ws, [data])
+        with self.lock:
+            replies = self.engine.receive_ws(session, ws, data, self.now())
+            if replies:
+                ws.send_packets(replies)
+            self._flush_soon()
+        self._after()
 
     def ws_messages(
         self, session: Session, ws: WebSocketHandle, messages: list[str | bytes]
     ) -> None:
-        """Messages read together from one WebSocket. Each is handled (handlers run) before
-        the next goes in, as a client may send an event right behind its CONNECT; the flush
-        after the last one may be deferred (:meth:`_flush_soon`)."""
-        engine = self.engine
+        """Messages read together from one WebSocket. Each one's handlers run before the
+        next goes in, as a client may send an event right behind its CONNECT."""
         with self.lock:
-            last = len(messages) - 1
-            for i, data in enumerate(messages):
-                replies = engine.receive_ws(session, ws, data, self.now())
+            for data in messages:
+                replies = self.engine.receive_ws(session, ws, data, self.now())
                 if replies:
                     ws.send_packets(replies)
-                if i < last:
-                    self.flush()
-            self._flush_soon()
+                self.flush()
         self._after()
 
     def ws_closed(self, session: Session, ws: WebSocketHandle) -> None:
@@ -183,7 +183,7 @@ class Driver:
         if len(messages) == 1:  # the usual read
             opcode, payload = messages[0]
             if opcode == ws.TEXT or opcode == ws.BINARY:
-                self.ws_messages(session, ws_handle, [payload])
+                self.ws_message(session, ws_handle, payload)
                 return None
         payloads: list[str | bytes] = []
         code = None
@@ -275,6 +275,7 @@ class AsyncDriver(Driver):
         loop = self.loop
         if loop is None:
             loop = self.loop = asyncio.get_running_loop()
+            self.now = loop.time  # type: ignore[method-assign]
         return loop.time()
 
     def _arm(self, deadline: float) -> None:

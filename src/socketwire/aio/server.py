@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from types import CoroutineType
 from typing import Any
 
 from .. import base
@@ -248,7 +249,7 @@ class AsyncServer(ServerFacade):
         result = self._call_handler(fn, args, done, expected)
         if result is FAILED:
             return
-        if not asyncio.iscoroutine(result):
+        if result.__class__ is not CoroutineType and not asyncio.iscoroutine(result):
             if done is not None:
                 done(result, None)
             return

@@ -139,6 +139,9 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
+#: an empty answer, shared (never appended to)
+_NO_PACKETS: list[OutPacket] = []
+
 # Module-level aliases for the hot paths: reading an enum member costs ~100 ns on 3.11.
 OPEN, UPGRADING, CLOSED = State.OPEN, State.UPGRADING, State.CLOSED
 _MESSAGE, _PING, _PONG, _CLOSE, _NOOP = (
@@ -572,9 +575,18 @@ class EngineCore:
         Returns packets to write straight back on ``ws`` (the probe answer)."""
         self.now = now
         try:
+            if (
+                data.__class__ is str
+                and data[:1] == "4"
+                and ws is session.ws
+                and not session.closed
+            ):
+                self.listener.on_message(session, data[1:])  # the usual message
+                return _NO_PACKETS
             return self._receive_ws(session, ws, data, now)
         finally:
-            self.handle_timer(now)
+            if self.timers.due(now):
+                self.handle_timer(now)
 
     def _receive_ws(
         self, session: Session, ws: Any, data: str | bytes, now: float
@@ -699,8 +711,11 @@ class EngineCore:
         """What to write on ``session.ws`` now (empty while polling or upgrading); after a
         close this includes the close packet, and the runtime then closes the socket."""
         if session.transport != WEBSOCKET or session.ws is None:
-            return []
-        packets = self._take_outbox(session)
+            return _NO_PACKETS
+        packets = session.outbox
+        if not packets and not session.closed:
+            return _NO_PACKETS
+        session.outbox = []
         if session.closed and session.close_packet is not None:
             packets.append(session.close_packet)
             session.close_packet = None

@@ -399,8 +399,10 @@ class SocketIOCore:
         if socket.state is not CONNECTED:
             return
         text, attachments = sio.encode(sio.ACK, socket.nsp, args, ack_id)
-        packets = to_packets(text, attachments)
-        self.engine.send_many((socket.client.session,), packets)
+        if attachments:
+            self.engine.send_many((socket.client.session,), to_packets(text, attachments))
+        else:
+            self.engine.send(socket.client.session, OutPacket("4" + text))
 
     # ------------------------------------------------------------ rooms
 

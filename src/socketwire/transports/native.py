@@ -478,7 +478,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         frame_for = ws.frame_for
         if len(packets) == 1:
-            data = frame_for(packets[0])
+            packet = packets[0]
+            data = packet.ws_frame or frame_for(packet)  # a broadcast's is already there
         else:
             data = b"".join([frame_for(packet) for packet in packets])
         if self._outq or threading.get_ident() != self._loop_thread:
