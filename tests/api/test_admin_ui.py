@@ -172,8 +172,11 @@ async def test_admin_gets_config_stats_sockets_and_a_session(kind: str) -> None:
             assert again.count("session") == 0
 
 
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_admin_sees_connections_events_rooms_and_disconnections(kind: str) -> None:
+async def test_admin_sees_connections_events_rooms_and_disconnections(
+    kind: str, transport: str
+) -> None:
     sio = make_server(kind)
     sio.instrument(auth=False, server_stats_interval=INTERVAL)
     if kind == "async":
@@ -192,11 +195,11 @@ async def test_admin_sees_connections_events_rooms_and_disconnections(kind: str)
 
     async with running(sio) as url, admin_ui(url, False) as admin:
         await admin.wait("config")
-        async with client(url, transports=["polling"]) as other:
+        async with client(url, transports=[transport]) as other:
             sid = other.get_sid()
             (socket, when) = await admin.wait("socket_connected", lambda a: a[0]["id"] == sid)
             assert socket["nsp"] == "/"
-            assert socket["transport"] == "polling"
+            assert socket["transport"] == transport
             assert socket["rooms"] == [sid]
             assert is_timestamp(when)
 
@@ -211,7 +214,7 @@ async def test_admin_sees_connections_events_rooms_and_disconnections(kind: str)
             sent = await admin.wait("event_sent", lambda a: a[1] == sid)
             assert sent[:3] == ("/", sid, ["entered", "lobby"])
             (stats,) = await admin.wait("server_stats", lambda a: a[0]["clientsCount"] == 2)
-            assert stats["pollingClientsCount"] == 1
+            assert stats["pollingClientsCount"] == (transport == "polling")
         gone = await admin.wait("socket_disconnected", lambda a: a[1] == sid)
         assert gone[0] == "/"
         assert gone[2] in ("client disconnect", "transport close")
