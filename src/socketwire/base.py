@@ -38,7 +38,6 @@ IGNORED_OPTIONS = (
     "async_mode",
     "monitor_clients",
     "serializer",
-    "json",
     "engineio_logger",
     "logger",
 )
@@ -246,6 +245,16 @@ class HandlerRegistry:
         if self.arity(fn) < len(args):  # handler written without ``reason``
             args.pop()
         return args
+
+
+def json_module(json: Any) -> Any:
+    """python-socketio's ``json=``: a module with the standard library's ``dumps`` and
+    ``loads``, used for event payloads instead of orjson (None keeps orjson)."""
+    if json is None:
+        return None
+    if not callable(getattr(json, "dumps", None)) or not callable(getattr(json, "loads", None)):
+        raise TypeError(f"json={json!r} needs dumps() and loads() like the json module")
+    return json
 
 
 def engine_options(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -220,7 +220,8 @@ class ClusterNode:
                 reply={"node": self.node_id, "id": ack_id},
                 **{"except": skip or []},
             )
-        text, attachments = sio.encode(PacketType.EVENT, nsp, args)
+        json = self.core.json if self.core is not None else None
+        text, attachments = sio.encode(PacketType.EVENT, nsp, args, json=json)
         return self._message(
             "emit", nsp=nsp, rooms=rooms, packet=[text, attachments], **{"except": skip or []}
         )

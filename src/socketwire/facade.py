@@ -82,6 +82,7 @@ class ServerFacade(base.HandlerRegistry):
             max_attachments=max_attachments,
             logger=self.logger,
             engineio_logger=base.make_logger(engineio_logger, logging.ERROR),
+            json=base.json_module(kwargs.pop("json", None)),
             **base.engine_options(kwargs),
         )
         #: the message-queue manager joining this server to its cluster, if any
@@ -315,9 +316,17 @@ class ServerFacade(base.HandlerRegistry):
 
             def done(result: Any, exc: BaseException | None) -> None:
                 if exc is None:
-                    self.driver.run(self.core.ack, socket, ack_id, base.ack_args(result))
+                    self.driver.run(self._ack, socket, ack_id, event.name, result)
 
         self._run(socket, fn, [*prefix, socket.sid, *event.args], done, kind="event")
+
+    def _ack(self, socket: Socket, ack_id: int, name: str, result: Any) -> None:
+        try:
+            self.core.ack(socket, ack_id, base.ack_args(result))
+        except (TypeError, ValueError) as exc:  # what the JSON encoder refuses
+            self.logger.error(
+                "the value the %r handler returned cannot be encoded, no ack sent: %s", name, exc
+            )
 
     def _on_connect(self, event: ConnectRequest) -> None:
         socket = event.socket

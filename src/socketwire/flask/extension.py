@@ -3,6 +3,7 @@ handlers run in, emitting from outside handlers, and ``run()``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -43,6 +44,7 @@ EXTENSION_OPTIONS = ("manage_session", "message_queue", "channel", "path", "reso
 SERVER_OPTIONS = (
     *base.ENGINE_OPTIONS,
     *base.IGNORED_OPTIONS,
+    "json",
     "async_handlers",
     "always_connect",
     "namespaces",
@@ -50,6 +52,25 @@ SERVER_OPTIONS = (
     "max_attachments",
     "handler_threads",
 )
+class _AppJSON:
+    """``json=flask.json``: Flask's JSON provider needs an application context, which
+    handlers have but the server's own threads do not; give it the app's."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def _context(self) -> Any:
+        return contextlib.nullcontext() if flask.has_app_context() else self.app.app_context()
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        with self._context():
+            return flask.json.dumps(obj, **kwargs)
+
+    def loads(self, text: str | bytes, **kwargs: Any) -> Any:
+        with self._context():
+            return flask.json.loads(text, **kwargs)
+
+
 _SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "socketwire.socket")
 
 
@@ -184,6 +205,8 @@ class SocketIO:
             options["client_manager"] = managers.from_url(
                 self.message_queue, channel=self.channel, asyncio=False
             )
+        if options.get("json") is flask.json:
+            options["json"] = _AppJSON(self.app)
         server = Server(**options)
         self.async_mode = server.async_mode  # Flask-SocketIO's example pages show it
         for event, handler, namespace in self._registrations:

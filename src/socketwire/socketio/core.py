@@ -174,6 +174,7 @@ class SocketIOCore:
         max_attachments: int = 10,
         adapter: MemoryAdapter | None = None,
         logger: Any = None,
+        json: Any = None,
         **engine_options: Any,
     ) -> None:
         self.engine = EngineCore(
@@ -182,6 +183,8 @@ class SocketIOCore:
         self.namespace_allowed = namespace_allowed
         self.connect_timeout = connect_timeout
         self.max_attachments = max_attachments
+        #: the JSON module for event and ack payloads (None: orjson); see ``sio.encode``
+        self.json = json
         self.adapter = adapter or MemoryAdapter()
         self.logger = logger
         self.sockets: dict[str, Socket] = {}
@@ -227,7 +230,7 @@ class SocketIOCore:
             if isinstance(data, str):
                 if client.pending is not None:
                     raise ProtocolError("text packet while binary attachments were awaited")
-                packet = sio.decode(data, self.max_attachments)
+                packet = sio.decode(data, self.max_attachments, self.json)
                 if packet.attachments:
                     client.pending = packet
                     return
@@ -379,12 +382,12 @@ class SocketIOCore:
         if callback is None:
             if not targets:
                 return 0
-            text, attachments = sio.encode(sio.EVENT, nsp, args)
+            text, attachments = sio.encode(sio.EVENT, nsp, args, json=self.json)
             return self._deliver(targets, to_packets(text, attachments))
         for socket in targets:
             ack_id = socket.last_ack_id = socket.last_ack_id + 1
             socket.acks[ack_id] = callback
-            text, attachments = sio.encode(sio.EVENT, nsp, args, ack_id)
+            text, attachments = sio.encode(sio.EVENT, nsp, args, ack_id, self.json)
             self._deliver((socket,), to_packets(text, attachments))
         return len(targets)
 
@@ -398,7 +401,7 @@ class SocketIOCore:
         """Answer the client's ack request ``ack_id`` with ``args``."""
         if socket.state is not CONNECTED:
             return
-        text, attachments = sio.encode(sio.ACK, socket.nsp, args, ack_id)
+        text, attachments = sio.encode(sio.ACK, socket.nsp, args, ack_id, self.json)
         if attachments:
             self.engine.send_many((socket.client.session,), to_packets(text, attachments))
         else:

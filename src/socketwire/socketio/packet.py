@@ -79,15 +79,19 @@ class Packet:
 
 
 def encode(
-    type_: int, nsp: str, data: Any = None, id_: int | None = None
+    type_: int, nsp: str, data: Any = None, id_: int | None = None, json: Any = None
 ) -> tuple[str, list[bytes]]:
     """Encode a packet; returns the text part and the binary attachments (maybe empty).
 
     ``type_`` EVENT / ACK become BINARY_EVENT / BINARY_ACK when ``data`` holds bytes.
+    ``json`` is a module with the standard library's ``dumps``/``loads`` to use instead of
+    orjson (python-socketio's ``json=`` option), e.g. for types only it knows.
     """
     attachments: list[bytes] = []
     if data is None:
         body = ""
+    elif json is not None:
+        body = json.dumps(_extract_binary(data, attachments), separators=(",", ":"))
     else:
         try:
             body = orjson.dumps(data).decode()
@@ -117,12 +121,29 @@ def _dumps_with_binary(data: Any, attachments: list[bytes]) -> str:
     return orjson.dumps(data, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _extract_binary(data: Any, attachments: list[bytes]) -> Any:
+    """``data`` with its bytes replaced by placeholders (collected in ``attachments``);
+    containers without bytes come back as they are, other objects are left to the JSON
+    module."""
+    if isinstance(data, _BYTES):
+        attachments.append(bytes(data))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if isinstance(data, (list, tuple)):
+        items = [_extract_binary(item, attachments) for item in data]
+        return data if all(a is b for a, b in zip(items, data, strict=True)) else items
+    if isinstance(data, dict):
+        values = {key: _extract_binary(value, attachments) for key, value in data.items()}
+        return data if all(values[k] is v for k, v in data.items()) else values
+    return data
+
+
 # --------------------------------------------------------------------------- decoding
 
 
-def decode(text: str, max_attachments: int = 10) -> Packet:
+def decode(text: str, max_attachments: int = 10, json: Any = None) -> Packet:
     """Decode the text part of a packet; raises :class:`ProtocolError` on anything invalid
     (unknown type, bad attachment count, bad ack id, invalid JSON, payload of the wrong shape).
+    ``json``: see :func:`encode`.
     """
     if not text:
         raise ProtocolError("empty Socket.IO packet")
@@ -157,8 +178,8 @@ def decode(text: str, max_attachments: int = 10) -> Packet:
     data: Any = None
     if body:
         try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
+            data = orjson.loads(body) if json is None else json.loads(body)
+        except (ValueError, TypeError) as exc:  # both modules' JSONDecodeError are ValueErrors
             raise ProtocolError("invalid JSON payload") from exc
     _validate(type_, data, id_)
     packet = Packet(type_, nsp, data, id_, attachments)
