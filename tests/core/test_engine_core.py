@@ -326,6 +326,33 @@ def test_cookie() -> None:
     assert cookie.startswith(f"io={sid}; Path=/") and "HttpOnly" in cookie
 
 
+def test_cookie_dict_attributes() -> None:
+    stamps = iter(["Wed, 01 Jan 2031 00:00:00 GMT", "Thu, 02 Jan 2031 00:00:00 GMT"])
+    engine, _ = make(
+        cookie={
+            "name": "sw",
+            "path": "/app",
+            "domain": "example.com",
+            "max_age": 60,
+            "expires": lambda: next(stamps),  # asked anew for every handshake
+            "secure": True,
+            "httponly": False,
+            "SameSite": "Strict",
+        }
+    )
+    cookies = []
+    for now in (0, 1):
+        result = engine.handle_request(request(EIO="4", transport="polling"), b"", now)
+        assert isinstance(result, Response)
+        cookies.append(dict(result.headers)["Set-Cookie"])
+    sid = next(iter(engine.sessions))
+    assert cookies[0] == (
+        f"sw={sid}; Path=/app; Domain=example.com; Max-Age=60; "
+        "Expires=Wed, 01 Jan 2031 00:00:00 GMT; Secure; SameSite=Strict"
+    )
+    assert "Expires=Thu, 02 Jan 2031" in cookies[1] and "HttpOnly" not in cookies[1]
+
+
 def test_compression_of_large_poll_responses() -> None:
     engine, _ = make()
     session, _ = handshake(engine)

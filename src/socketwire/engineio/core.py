@@ -80,6 +80,12 @@ MAX_POLL_PACKETS = 16
 #: how long a poll arriving mid-upgrade is held (seconds)
 UPGRADE_POLL_HOLD = 0.05
 
+#: cookie attribute names as written (RFC 6265 section 4.1.1), by lower-case key
+COOKIE_ATTRIBUTES = {
+    name.lower(): name
+    for name in ("Path", "Domain", "Expires", "Max-Age", "SameSite", "Secure", "HttpOnly")
+}
+
 POLLING = "polling"
 WEBSOCKET = "websocket"
 
@@ -853,21 +859,26 @@ class EngineCore:
         return origin in candidates
 
     def _cookie_header(self, sid: str) -> list[tuple[str, str]]:
+        """python-engineio's ``cookie``: a name (then ``Path=/; SameSite=Lax; HttpOnly``), or
+        a dict with ``name`` and the cookie's attributes, each a string, a boolean (a flag
+        such as ``secure``: True sets it, False leaves it out) or a callable asked anew for
+        every handshake (an ``expires`` date, say)."""
         cookie = self.cookie
         if not cookie:
             return []
         if isinstance(cookie, str):
-            options: Mapping[str, Any] = {"name": cookie}
-        else:
-            options = cookie
-        parts = [f"{options.get('name', 'io')}={sid}", f"Path={options.get('path', '/')}"]
-        same_site = options.get("samesite", "Lax")
-        if same_site:
-            parts.append(f"SameSite={same_site}")
-        if options.get("secure"):
-            parts.append("Secure")
-        if options.get("httponly", True):
-            parts.append("HttpOnly")
+            return [("Set-Cookie", f"{cookie}={sid}; Path=/; SameSite=Lax; HttpOnly")]
+        parts = [f"{cookie.get('name', 'io')}={sid}"]
+        for key, value in cookie.items():
+            if key == "name":
+                continue
+            if callable(value):
+                value = value()
+            name = COOKIE_ATTRIBUTES.get(key.lower().replace("_", "-"), key)
+            if value is True:
+                parts.append(name)
+            elif value is not False and value is not None:
+                parts.append(f"{name}={value}")
         return [("Set-Cookie", "; ".join(parts))]
 
     @staticmethod

@@ -52,6 +52,8 @@ SERVER_OPTIONS = (
     "max_attachments",
     "handler_threads",
 )
+
+
 class _AppJSON:
     """``json=flask.json``: Flask's JSON provider needs an application context, which
     handlers have but the server's own threads do not; give it the app's."""
