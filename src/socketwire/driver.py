@@ -136,12 +136,19 @@ class Driver:
                 self.flush()
         self._after()
 
-    def ws_message(self, session: Session, ws: WebSocketHandle, data: str | bytes) -> None:
+    def ws_message(
+        self, session: Session, ws: WebSocketHandle, data: str | bytes, defer: bool = True
+    ) -> None:
+        """One WebSocket message. ``defer=False`` flushes before returning, for a transport
+        that writes the replies itself right after (ASGI)."""
         with self.lock:
             replies = self.engine.receive_ws(session, ws, data, self.now())
             if replies:
                 ws.send_packets(replies)
-            self._flush_soon()
+            if defer:
+                self._flush_soon()
+            else:
+                self.flush()
         self._after()
 
     def ws_messages(

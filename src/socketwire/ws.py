@@ -118,10 +118,10 @@ class FrameParser:
         # The usual read is exactly one small, final, masked text frame with nothing
         # buffered: decode it without touching the buffer (a third of the general path).
         if (
-            len(data) >= 6
+            len(data) > 6
             and data[0] == 0x81
-            and 0x80 < data[1] < 0xFE
-            and len(data) == data[1] - 0x7A
+            and len(data) == data[1] - 0x7A  # a masked length under 126 (so data[1] > 0x80)
+            and data[1] < 0xFE
             and not self._buffer
             and not self._fragments
             and data[1] - 0x80 <= self.max_size

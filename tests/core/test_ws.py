@@ -93,12 +93,28 @@ def test_fragmented_message_with_interleaved_ping() -> None:
         (client_frame(ws.PING, b"x", fin=False), ws.PROTOCOL_ERROR),
         (client_frame(ws.TEXT, b"\xff\xfe"), ws.INVALID_DATA),
         (client_frame(ws.BINARY, b"x" * 101), ws.TOO_BIG),
+        # the one-small-text-frame fast path keeps the same checks
+        (client_frame(ws.TEXT, b"x" * 101), ws.TOO_BIG),
+        (client_frame(ws.TEXT, b"ok \xc3"), ws.INVALID_DATA),
     ],
 )
 def test_malformed_frames(data: bytes, code: int) -> None:
     with pytest.raises(ws.WebSocketError) as info:
         ws.FrameParser(100).feed(data)
     assert info.value.code == code
+
+
+def test_fast_path_frame_after_a_partial_one_is_not_misread() -> None:
+    parser = ws.FrameParser(100)
+    first, second = client_frame(ws.TEXT, b"one"), client_frame(ws.TEXT, b"two")
+    assert parser.feed(first[:3]) == []  # a partial frame is buffered ...
+    # ... so a read that looks like one whole frame must be parsed behind it
+    assert parser.feed(first[3:] + second) == [(ws.TEXT, "one"), (ws.TEXT, "two")]
+    assert parser.feed(second) == [(ws.TEXT, "two")]
+    fragment = client_frame(ws.TEXT, b"a", fin=False)
+    assert parser.feed(fragment) == []
+    with pytest.raises(ws.WebSocketError):  # a new text frame inside a fragmented message
+        parser.feed(second)
 
 
 def test_too_big_detected_from_header_before_buffering() -> None:

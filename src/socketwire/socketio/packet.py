@@ -171,10 +171,11 @@ def decode(text: str, max_attachments: int = 10, json: Any = None) -> Packet:
     id_: int | None = None
     rest = text[i:]
     body = rest.lstrip("0123456789")  # what follows the ack id's digits, if any
-    if len(body) != len(rest):
-        if len(rest) - len(body) > 15:
+    id_length = len(rest) - len(body)
+    if id_length:
+        if id_length > 15:
             raise ProtocolError("ack id too long")
-        id_ = int(rest[: len(rest) - len(body)])
+        id_ = int(rest[:id_length])
     data: Any = None
     if body:
         try:

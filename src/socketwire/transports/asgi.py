@@ -300,7 +300,7 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
                 if _too_big(data, limit):
                     handle.close()
                     break
-                driver.ws_message(session, handle, data)
+                driver.ws_message(session, handle, data, defer=False)  # replies sent below
                 if handle._queue and not await handle.drain():
                     break
             elif kind == "websocket.disconnect":

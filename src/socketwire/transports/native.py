@@ -63,6 +63,7 @@ class HttpProtocol(asyncio.Protocol):
         "_closed",
         "_driver",
         "_frames",
+        "_handover",
         "_headers",
         "_loop",
         "_loop_thread",
@@ -105,6 +106,7 @@ class HttpProtocol(asyncio.Protocol):
         self._loop_thread = 0
         #: output handed over by other threads (threaded servers), in order; None = close
         self._outq: list[bytes | None] = []
+        self._handover: _Handover | None = None
 
     # ----------------------------------------------------------- asyncio.Protocol
 
@@ -113,6 +115,13 @@ class HttpProtocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._registry.add(self)
+        registry = self._registry
+        if isinstance(registry, Connections):
+            if registry.handover is None:
+                registry.handover = _Handover(self._loop)
+            self._handover = registry.handover
+        else:
+            self._handover = _Handover(self._loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -495,14 +504,17 @@ class HttpProtocol(asyncio.Protocol):
 
     def _hand_over(self, item: bytes | None) -> None:
         """Output from a thread other than the loop's (a threaded server): queued in order
-        and written by the loop."""
-        first = not self._outq
-        self._outq.append(item)
-        if first and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._write_handed_over)
+        and written by the loop (see :class:`_Handover`)."""
+        handover = self._handover
+        if handover is None:
+            return  # never connected
+        with handover.lock:
+            self._outq.append(item)
+            if len(self._outq) == 1:
+                handover.add(self)
 
-    def _write_handed_over(self) -> None:
-        items, self._outq = self._outq, []
+    def _write_handed_over(self, items: list[bytes | None]) -> None:
+        """On the loop: what :meth:`_hand_over` queued, in order."""
         for item in items:
             if item is None:
                 self._ws_close(1000)
@@ -563,12 +575,43 @@ def _call_wsgi(app: Any, environ: dict[str, Any]) -> Response:
     return Response(state.get("status", 500), state.get("headers", []), b"".join(chunks))
 
 
+class _Handover:
+    """Output that other threads (a threaded server's handlers) queued for the connections
+    of one loop: ONE ``call_soon_threadsafe`` wakes the loop for all of them, so a
+    broadcast from a worker thread costs a lock and an append per recipient, not a wakeup."""
+
+    __slots__ = ("connections", "lock", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.connections: list[HttpProtocol] = []
+
+    def add(self, connection: HttpProtocol) -> None:
+        """Called with :attr:`lock` held, once per connection with queued output."""
+        self.connections.append(connection)
+        if len(self.connections) == 1:
+            self.loop.call_soon_threadsafe(self._write)
+
+    def _write(self) -> None:
+        with self.lock:
+            connections, self.connections = self.connections, []
+            batches = []
+            for connection in connections:
+                batches.append((connection, connection._outq))
+                connection._outq = []
+        # written without the lock: a handler thread queueing more is never held up
+        for connection, items in batches:
+            connection._write_handed_over(items)
+
+
 class Connections(set["HttpProtocol"]):
     """The open connections of one server; :meth:`drained` waits until none is left."""
 
     def __init__(self) -> None:
         super().__init__()
         self._empty: asyncio.Event | None = None
+        self.handover: _Handover | None = None
 
     def discard(self, connection: object) -> None:
         super().discard(connection)
