@@ -23,13 +23,15 @@ from socketwire.transports.native import HttpProtocol, _as_app
 
 
 class Transport:
-    __slots__ = ("written",)
+    __slots__ = ("last", "written")
 
     def __init__(self) -> None:
         self.written = 0
+        self.last = b""
 
     def write(self, data: bytes) -> None:
         self.written += 1
+        self.last = data
 
     def close(self) -> None:
         pass
@@ -83,6 +85,48 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(0)
         conns.append(proto)
     frames = [masked(f'42{i}["echo",{{"n":{i},"s":"hello"}}]') for i in range(100)]
+
+    def polling_client() -> tuple[HttpProtocol, HttpProtocol, str]:
+        get, post = HttpProtocol(app), HttpProtocol(app)
+        for proto in (get, post):
+            proto.connection_made(Transport())  # type: ignore[arg-type]
+        get.data_received(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+        last = get.transport.last  # type: ignore[union-attr]
+        sid = last.split(b'"sid":"')[1].split(b'"')[0].decode()
+        return get, post, sid
+
+    def poll_get(sid: str) -> bytes:
+        url = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+        return f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+    def poll_post(sid: str, body: str) -> bytes:
+        return (
+            f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+
+    pollers = []
+    for _ in range(args.clients):
+        get, post, sid = polling_client()
+        post.data_received(poll_post(sid, "40"))
+        await asyncio.sleep(0)
+        get.data_received(poll_get(sid))  # the CONNECT answer
+        get.data_received(poll_get(sid))  # parked
+        posts = [poll_post(sid, f'42{i}["echo",{{"n":{i}}}]') for i in range(100)]
+        pollers.append((get, post, posts, poll_get(sid)))
+
+    async def polling_round() -> int:
+        n = 0
+        for i in range(100):
+            for _, post, posts, _ in pollers:
+                post.data_received(posts[i])
+            await asyncio.sleep(0)
+            for get, _, _, next_get in pollers:
+                get.data_received(next_get)  # the parked poll got the ack: poll again
+                n += 1
+            await asyncio.sleep(0)
+        return n
+
     trigger = masked('42["broadcast",{"room":"r","data":{"n":1}}]')
 
     async def echo_round() -> int:
@@ -101,7 +145,12 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0)
         return 20 * len(conns)
 
-    for name, fn in (("echo+ack", echo_round), ("broadcast delivery", broadcast_round)):
+    rounds = (
+        ("echo+ack", echo_round),
+        ("broadcast delivery", broadcast_round),
+        ("polling echo+ack", polling_round),
+    )
+    for name, fn in rounds:
         await fn()
         prof = cProfile.Profile() if args.profile else None
         start = time.process_time()

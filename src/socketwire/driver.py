@@ -78,9 +78,9 @@ class Driver:
         raise NotImplementedError
 
     def _flush_soon(self) -> None:
-        """Flush after input that arrives in bulk (WebSocket messages); the asyncio runtime
-        defers it to the end of the loop iteration, so the messages of every connection
-        read in one iteration share one flush."""
+        """Flush after input that arrives in bulk (WebSocket messages, polling requests);
+        the asyncio runtime defers it to the end of the loop iteration, so the input of
+        every connection read in one iteration shares one flush."""
         self.flush()
 
     # -------------------------------------------------------------- transports' entry
@@ -99,7 +99,7 @@ class Driver:
                 if isinstance(result, PollWait):
                     result.session.poll_waiter = respond
                 outcome = result
-            self.flush()
+            self._flush_soon()  # the POSTs of one loop iteration share a flush
         self._after()
         return outcome
 

@@ -56,6 +56,7 @@ def _head(status: int, headers: list[tuple[str, str]], length: int, keep_alive: 
 
 class HttpProtocol(asyncio.Protocol):
     __slots__ = (
+        "_addresses",
         "_body",
         "_body_limit",
         "_body_size",
@@ -73,6 +74,7 @@ class HttpProtocol(asyncio.Protocol):
         "_poll",
         "_registry",
         "_session",
+        "_split_memo",
         "_url",
         "app",
         "scheme",
@@ -107,6 +109,10 @@ class HttpProtocol(asyncio.Protocol):
         #: output handed over by other threads (threaded servers), in order; None = close
         self._outq: list[bytes | None] = []
         self._handover: _Handover | None = None
+        #: (client, server) socket addresses, asked once per connection
+        self._addresses: tuple[Any, Any] | None = None
+        #: the last URL split into (path, query): asked for limits, then for routing
+        self._split_memo: tuple[bytes, tuple[str, str]] = (b"", ("/", ""))
 
     # ----------------------------------------------------------- asyncio.Protocol
 
@@ -219,15 +225,23 @@ class HttpProtocol(asyncio.Protocol):
         self._reply(response, False)
 
     def _split(self, url: bytes) -> tuple[str, str]:
+        memo = self._split_memo
+        if memo[0] == url and url:
+            return memo[1]
         parsed = httptools.parse_url(url)
         path = (parsed.path or b"/").decode("latin-1")
         query = (parsed.query or b"").decode("latin-1")
+        self._split_memo = (url, (path, query))
         return path, query
 
     def _engine_request(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
-        transport = self.transport
-        client = transport.get_extra_info("peername") if transport else None
-        server = transport.get_extra_info("sockname") if transport else None
+        if self._addresses is None:
+            transport = self.transport
+            self._addresses = (
+                transport.get_extra_info("peername") if transport else None,
+                transport.get_extra_info("sockname") if transport else None,
+            )
+        client, server = self._addresses
 
         def environ() -> dict[str, Any]:
             return routing.wsgi_environ(

@@ -8,7 +8,7 @@ import mimetypes
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from ..engineio.core import Request
 
@@ -30,11 +30,21 @@ def mount_path(path: str | None) -> str | None:
 
 
 def parse_query(query_string: str) -> dict[str, str]:
+    """The query's parameters, the first value of each (``urllib.parse.parse_qsl`` with
+    blank values kept, done by hand: every polling request pays for it)."""
     if not query_string:
         return {}
     query: dict[str, str] = {}
-    for key, value in parse_qsl(query_string, keep_blank_values=True):
-        query.setdefault(key, value)
+    escaped = "%" in query_string or "+" in query_string
+    for part in query_string.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        if escaped:
+            key = unquote(key.replace("+", " "))
+            value = unquote(value.replace("+", " "))
+        if key not in query:
+            query[key] = value
     return query
 
 
