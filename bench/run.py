@@ -94,13 +94,15 @@ RATIOS = [
     ("sw-native", "node"),
     ("sw-asgi", "psio-asgi"),
     ("sw-threaded", "psio-gevent"),
+    ("sw-threaded", "psio-threaded"),
     ("sw-gevent", "psio-gevent"),
 ]
 #: the contenders bench/servers.py and bench/node can run as Redis cluster nodes (the others'
 #: broadcast-redis cells say n/a)
 REDIS_CONTENDERS = {"sw-native", "sw-asgi", "psio-asgi", "node"}
-#: run by default (psio-threaded, Werkzeug's server, on request: --contenders ...)
-DEFAULT = [c for c in CONTENDERS if c != "psio-threaded"]
+#: run by default: all (python-socketio's threading mode, on Werkzeug's server as its docs
+#: show, is the threaded server's like-for-like peer; psio-gevent its fastest sync one)
+DEFAULT = list(CONTENDERS)
 #: another process using this much of the server's core (%) makes a cell noisy: rerun it once
 NOISY = 10.0
 EXIT_UNAVAILABLE = 3
