@@ -203,7 +203,7 @@ class _ASGIWebSocket:
     reader drains the queue after each message it handled (so replies go out in order,
     without a task switch), and a writer task drains what other connections queued."""
 
-    __slots__ = ("_closing", "_lock", "_queue", "_send", "_wakeup")
+    __slots__ = ("_closing", "_lock", "_queue", "_send", "_wakeup", "reading")
 
     def __init__(self, send: Send) -> None:
         self._queue: collections.deque[OutPacket] = collections.deque()
@@ -211,10 +211,14 @@ class _ASGIWebSocket:
         self._lock = asyncio.Lock()
         self._send = send
         self._closing = False
+        #: the reader is handing a message to the driver and drains the queue right after:
+        #: no need to wake the writer task
+        self.reading = False
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         self._queue.extend(packets)
-        self._wakeup.set()
+        if not self.reading:
+            self._wakeup.set()
 
     def close(self) -> None:
         self._closing = True
@@ -300,7 +304,11 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
                 if _too_big(data, limit):
                     handle.close()
                     break
-                driver.ws_message(session, handle, data, defer=False)  # replies sent below
+                handle.reading = True
+                try:
+                    driver.ws_message(session, handle, data, defer=False)  # replies sent below
+                finally:
+                    handle.reading = False
                 if handle._queue and not await handle.drain():
                     break
             elif kind == "websocket.disconnect":
