@@ -44,3 +44,24 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert not r.get("disconnected"), r
     for broadcast in (r for r in report["results"] if r["scenario"].startswith("broadcast")):
         assert broadcast["received"] == broadcast["expected"] > 0
+
+
+def test_micro_profiler_runs(tmp_path: Path) -> None:
+    """bench/micro.py feeds real frames and requests through the real server: every kind of
+    message must go through (a broken hot path would leave a round with nothing counted)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "micro.py"), "--seconds", "0.05", "--clients", "5"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if "us of Python per message" in line]
+    assert [line.split(":")[0] for line in lines] == [
+        "echo+ack",
+        "broadcast delivery",
+        "polling echo+ack",
+    ], result.stdout
+    for line in lines:
+        assert int(line.split("(")[1].split()[0]) > 0, line  # messages counted
