@@ -381,6 +381,25 @@ def test_connect_handler_gets_auth_and_request(made: Made) -> None:
     assert welcome["args"][0]["sid"] == client.sid
 
 
+def test_each_connect_brings_its_own_query_string_and_headers() -> None:
+    app = Flask(__name__)
+    socketio = SocketIO(app)
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    @socketio.on("connect", namespace="/chat")
+    def chat_connect() -> None:
+        seen.append(("/chat", request.args.get("room"), request.headers.get("X-Team")))
+
+    @socketio.on("connect")
+    def connect() -> None:
+        seen.append(("/", request.args.get("room"), request.headers.get("X-Team")))
+
+    client = socketio.test_client(app, query_string="room=lobby", headers={"X-Team": "red"})
+    client.connect("/chat", query_string="room=kitchen", headers={"X-Team": "blue"})
+    assert seen == [("/", "lobby", "red"), ("/chat", "kitchen", "blue")]
+    assert client.is_connected("/") and client.is_connected("/chat")
+
+
 def test_connect_handler_without_auth_argument() -> None:
     app = Flask(__name__)
     socketio = SocketIO(app)

@@ -154,11 +154,16 @@ class SocketIOTestClient:
         auth: Any = None,
     ) -> None:
         """Connect to ``namespace``. The first connection (or the first after the
-        Engine.IO session closed) opens the session with ``query_string`` and ``headers``;
-        later namespaces share it."""
+        Engine.IO session closed) opens the session; later namespaces share it. Each call's
+        ``query_string`` and ``headers`` make the request its ``connect`` handler sees (the
+        session's environ from then on, as in Flask-SocketIO)."""
         nsp = namespace or "/"
+        request = self._request(query_string, headers)
         if self._session is None or self._session.closed:
-            self._open(query_string, headers)
+            self._open(request)
+        else:
+            with self.server.driver.lock:
+                self._session.request = request
         with self._cond:
             self.connected.pop(nsp, None)
             self.connect_errors.pop(nsp, None)
@@ -247,7 +252,8 @@ class SocketIOTestClient:
 
     # ------------------------------------------------------------------ engine session
 
-    def _open(self, query_string: str | None, headers: dict[str, str] | None) -> None:
+    def _request(self, query_string: str | None, headers: dict[str, str] | None) -> Any:
+        """The handshake request of a connection with ``query_string`` and ``headers``."""
         query = (query_string or "").lstrip("?")
         engine_query = urlencode({"EIO": "4", "transport": "websocket"})
         full_query = f"{query}&{engine_query}" if query else engine_query
@@ -266,7 +272,9 @@ class SocketIOTestClient:
             if key.startswith("HTTP_")
         }
         request_headers.update({"upgrade": "websocket", "connection": "Upgrade"})
-        request = make_request("GET", full_query, request_headers, lambda: environ, "http")
+        return make_request("GET", full_query, request_headers, lambda: environ, "http")
+
+    def _open(self, request: Any) -> None:
         refused: list[Any] = []
         driver = self.server.driver
         accept = driver.handle_http(request, b"", refused.append)
