@@ -293,6 +293,45 @@ async def test_connect_refusals() -> None:
             assert ok.connected
 
 
+@pytest.mark.parametrize("kind", ["async", "threads"])
+async def test_disconnect_from_the_connect_handler_refuses(kind: str) -> None:
+    sio: Any = socketwire.AsyncServer() if kind == "async" else socketwire.Server()
+    disconnects: list[str] = []
+    kicked: list[str] = []
+
+    if kind == "async":
+
+        @sio.event
+        async def connect(sid: str, environ: Any, auth: Any) -> None:
+            if auth and auth.get("kick"):
+                kicked.append(sid)
+                await sio.disconnect(sid)
+
+    else:
+
+        @sio.event
+        def connect(sid: str, environ: Any, auth: Any) -> None:
+            if auth and auth.get("kick"):
+                kicked.append(sid)
+                sio.disconnect(sid)
+
+    @sio.event
+    def disconnect(sid: str, reason: str) -> None:
+        disconnects.append(sid)
+
+    async with running(sio) as url:
+        c = socketio.AsyncClient()
+        errors: asyncio.Queue[Any] = asyncio.Queue()
+        c.on("connect_error", errors.put_nowait)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await c.connect(url, transports=["websocket"], auth={"kick": 1}, wait_timeout=WAIT)
+        assert (await get(errors))["message"] == "Connection rejected by server"
+        await c.disconnect()
+        async with client(url) as ok:
+            assert ok.connected
+    assert kicked and kicked[0] not in disconnects  # it never connected: no disconnect event
+
+
 async def test_unknown_namespace_refused() -> None:
     sio = socketwire.AsyncServer()
     async with running(sio) as url:

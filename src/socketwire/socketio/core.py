@@ -323,8 +323,12 @@ class SocketIOCore:
 
     def disconnect(self, socket: Socket, *, silent: bool = False) -> None:
         """Server-side disconnect of one namespace: the client gets DISCONNECT and the
-        runtime a :class:`Disconnected` 'server disconnect' (none when ``silent``)."""
+        runtime a :class:`Disconnected` 'server disconnect' (none when ``silent``). A
+        socket still connecting (disconnected from its own connect handler) is refused."""
         if socket.state is DISCONNECTED:
+            return
+        if socket.state is CONNECTING:
+            self.refuse(socket, {"message": "Connection rejected by server"})
             return
         if socket.state is CONNECTED:
             text, _ = sio.encode(sio.DISCONNECT, socket.nsp)
