@@ -3,26 +3,44 @@ message queue, and what a node does with what it hears.
 
 Every operation that may concern clients of other nodes becomes one message (msgpack map):
 
-====== ===================================================== ============================
-op     fields                                                effect on each other node
-====== ===================================================== ============================
-emit   nsp, rooms (None: all), except, packet [text, [bin]]  deliver the pre-encoded packet
+======== =================================================== ============================
+op       fields                                              effect on each other node
+======== =================================================== ============================
+emit     nsp, rooms (None: all), except, packet [text, [bin]] deliver the pre-encoded packet
                                                              to its local matches
-call   nsp, rooms, except, args, reply {node, id}            emit ``args`` with a local ack
+call     nsp, rooms, except, args, reply {node, id}          emit ``args`` with a local ack
                                                              id; the ack goes back as ``ack``
-ack    to (node), id, args                                   only node ``to``: run the
+ack      to (node), id, args                                 only node ``to``: run the
                                                              callback registered as ``id``
-join   nsp, sids, room                                       local sockets among ``sids``
-                                                             enter ``room``
-leave  nsp, sids, room                                       ... leave ``room``
-close  nsp, room                                             everyone leaves ``room``
-kick   nsp, sids                                             disconnect local ``sids``
-fetch  nsp, rooms, except, reply {node, id}                  answer ``sockets`` with its
+join     nsp, rooms, except, names (v2)                      local matches enter ``names``
+leave    nsp, rooms, except, names (v2)                      ... leave ``names``
+close    nsp, room                                           everyone leaves ``room``
+kick     nsp, rooms, except, close (v2)                      disconnect local matches (and
+                                                             close their connections)
+fetch    nsp, rooms, except, reply {node, id}                answer ``sockets`` with its
                                                              local matches
-sockets to (node), id, sockets [{sid, nsp, rooms}]           only node ``to``: collect
-hello  answer (bool)                                         note the sender alive (and
+sockets  to (node), id, sockets [{sid, nsp, rooms}]          only node ``to``: collect
+gather   nsp, rooms, except, args, reply {node, id} (v2)     emit ``args`` to its connected
+                                                             matches, answer ``gathered``
+                                                             with their count, then one
+                                                             ``gathered`` per ack or loss
+gathered to (node), id, count (None or n), answers           only node ``to``: add to the
+         [[args]...], gone (n) (v2)                          broadcast awaiting acks ``id``
+hello    answer (bool)                                       note the sender alive (and
                                                              say hello back if asked)
-====== ===================================================== ============================
+======== =================================================== ============================
+
+"Local matches" are a node's sockets of ``nsp`` in any of ``rooms`` (every socket of ``nsp``
+when None) and in none of ``except``: the selector of a broadcast. A sid names the room of
+its socket, so one client is selected as ``rooms=[sid]``.
+
+Versions. ``v`` is the version of each message's *format*, and a node sends every message in
+the oldest version that expresses it: version 1 for the ops that have not changed, version 2
+for ``gather``/``gathered`` and for ``join``/``leave``/``kick``, which version 1 wrote with a
+list of ``sids`` and one ``room`` and version 2 with a selector. A node of version 1 refuses
+(and logs) what it cannot read instead of misreading it, and still hears the rest during a
+rolling upgrade; this version reads both, turning a version-1 ``join``/``leave``/``kick``
+into its selector form.
 
 Nodes say ``hello`` when they start and every :data:`HEARTBEAT` seconds, so each knows which
 others are alive: a cluster-wide query (``fetch``) waits for exactly those, or its timeout.
@@ -46,14 +64,27 @@ from typing import Any
 
 import msgpack
 
+from .base import callback_result
 from .exceptions import ProtocolError
 from .socketio import packet as sio
 from .socketio.core import Socket, SocketIOCore, to_packets
 from .socketio.packet import PacketType
 
-__all__ = ["VERSION", "ClusterMessageError", "ClusterNode", "decode", "encode"]
+__all__ = [
+    "VERSION",
+    "ClusterMessageError",
+    "ClusterNode",
+    "Gathering",
+    "Recipient",
+    "decode",
+    "encode",
+]
 
-VERSION = 1
+#: the newest message format; :data:`VERSIONS` are those a node reads
+VERSION = 2
+VERSIONS = (1, 2)
+#: the ops whose format is version 2 (every other op is sent as version 1)
+V2_OPS = frozenset({"join", "leave", "kick", "gather", "gathered"})
 #: seconds between a node's ``hello`` messages; a node unheard of for 2.5 times as long is
 #: taken for gone
 HEARTBEAT = 5.0
@@ -83,6 +114,22 @@ def _str(value: Any, field: str) -> str:
     return value
 
 
+def _count(value: Any, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ClusterMessageError(f"{field} must be a non-negative integer")
+    return value
+
+
+def _reply(message: dict[str, Any]) -> None:
+    reply = message.get("reply")
+    if (
+        not isinstance(reply, dict)
+        or not isinstance(reply.get("node"), str)
+        or not isinstance(reply.get("id"), int)
+    ):
+        raise ClusterMessageError("reply must be {node, id}")
+
+
 def decode(data: bytes, channel: str) -> dict[str, Any]:
     """Decode and validate one message; raises :class:`ClusterMessageError`."""
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_MESSAGE:
@@ -93,12 +140,15 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
         raise ClusterMessageError(f"undecodable message: {exc}") from None
     if not isinstance(message, dict):
         raise ClusterMessageError("message is not a map")
-    if message.get("v") != VERSION:
-        raise ClusterMessageError(f"unsupported version {message.get('v')!r}")
+    version = message.get("v")
+    if type(version) is not int or version not in VERSIONS:
+        raise ClusterMessageError(f"unsupported version {version!r}")
     if message.get("ch") != channel:
         raise ClusterMessageError(f"message of channel {message.get('ch')!r}")
     _str(message.get("node"), "node")
     op = message.get("op")
+    if version == 1 and op in ("gather", "gathered"):
+        raise ClusterMessageError(f"op {op!r} needs version 2")
     if op == "hello":
         if not isinstance(message.get("answer"), bool):
             raise ClusterMessageError("answer must be a boolean")
@@ -117,6 +167,17 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
         ):
             raise ClusterMessageError("sockets must be [{sid, nsp, rooms}]")
         return message
+    if op == "gathered":
+        _str(message.get("to"), "to")
+        if not isinstance(message.get("id"), int):
+            raise ClusterMessageError("id must be an integer")
+        if message.get("count") is not None:
+            _count(message.get("count"), "count")
+        _count(message.get("gone"), "gone")
+        answers = message.get("answers")
+        if not isinstance(answers, list) or not all(isinstance(a, list) for a in answers):
+            raise ClusterMessageError("answers must be a list of lists")
+        return message
     if op == "ack":
         _str(message.get("to"), "to")
         if not isinstance(message.get("id"), int):
@@ -127,7 +188,17 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
     nsp = _str(message.get("nsp"), "nsp")
     if not nsp.startswith("/"):
         raise ClusterMessageError("nsp must start with /")
-    if op == "emit" or op == "call" or op == "fetch":
+    if op in ("join", "leave", "kick") and version == 1:
+        # version 1 named the sockets by sid: the same as a selector of their sid rooms
+        sids = _str_list(message.get("sids"), "sids")
+        message = {**message, "rooms": sids, "except": []}
+        if op == "kick":
+            message["close"] = False
+        else:
+            message["names"] = [_str(message.get("room"), "room")]
+    if op in ("emit", "call", "fetch", "gather", "join", "leave", "kick"):
+        if "rooms" not in message:  # None means every socket: it must be said, not implied
+            raise ClusterMessageError("rooms is missing")
         _str_list(message.get("rooms"), "rooms", optional=True)
         _str_list(message.get("except"), "except")
         if op == "emit":
@@ -148,25 +219,19 @@ def decode(data: bytes, channel: str) -> dict[str, Any]:
                 decoded.nsp != nsp or decoded.attachments != len(packet[1])
             ):
                 raise ClusterMessageError("packet does not match the message")
+        elif op == "join" or op == "leave":
+            _str_list(message.get("names"), "names")
+        elif op == "kick":
+            if not isinstance(message.get("close"), bool):
+                raise ClusterMessageError("close must be a boolean")
         else:
-            if op == "call":
+            if op == "call" or op == "gather":
                 args = message.get("args")
                 if not isinstance(args, list) or not args or not isinstance(args[0], str):
                     raise ClusterMessageError("args must be [event, ...]")
-            reply = message.get("reply")
-            if (
-                not isinstance(reply, dict)
-                or not isinstance(reply.get("node"), str)
-                or not isinstance(reply.get("id"), int)
-            ):
-                raise ClusterMessageError("reply must be {node, id}")
-    elif op == "join" or op == "leave":
-        _str_list(message.get("sids"), "sids")
-        _str(message.get("room"), "room")
+            _reply(message)
     elif op == "close":
         _str(message.get("room"), "room")
-    elif op == "kick":
-        _str_list(message.get("sids"), "sids")
     else:
         raise ClusterMessageError(f"unknown op {op!r}")
     return message
@@ -194,9 +259,12 @@ class ClusterNode:
         self.peers: dict[str, float] = {}
         #: cluster-wide queries in progress: id -> Query
         self.queries: dict[int, Query] = {}
+        #: broadcasts awaiting acks from other nodes: id -> Gathering
+        self.gatherings: dict[int, Gathering] = {}
 
     def _message(self, op: str, **fields: Any) -> dict[str, Any]:
-        return {"v": VERSION, "ch": self.channel, "node": self.node_id, "op": op, **fields}
+        version = 2 if op in V2_OPS else 1  # the oldest format that says it (module doc)
+        return {"v": version, "ch": self.channel, "node": self.node_id, "op": op, **fields}
 
     # ------------------------------------------------------------ building
 
@@ -231,17 +299,27 @@ class ClusterNode:
             if stored is callback:
                 del self.callbacks[ack_id]
 
-    def join(self, nsp: str, sids: list[str], room: str) -> dict[str, Any]:
-        return self._message("join", nsp=nsp, sids=sids, room=room)
+    def join(
+        self, nsp: str, rooms: list[str] | None, skip: list[str] | None, names: list[str]
+    ) -> dict[str, Any]:
+        """The sockets of ``nsp`` in ``rooms`` (all when None), less ``skip``, enter the
+        rooms ``names`` (one client: ``rooms=[sid]``)."""
+        return self._message("join", nsp=nsp, rooms=rooms, names=names, **{"except": skip or []})
 
-    def leave(self, nsp: str, sids: list[str], room: str) -> dict[str, Any]:
-        return self._message("leave", nsp=nsp, sids=sids, room=room)
+    def leave(
+        self, nsp: str, rooms: list[str] | None, skip: list[str] | None, names: list[str]
+    ) -> dict[str, Any]:
+        """... leave the rooms ``names``."""
+        return self._message("leave", nsp=nsp, rooms=rooms, names=names, **{"except": skip or []})
 
     def close_room(self, nsp: str, room: str) -> dict[str, Any]:
         return self._message("close", nsp=nsp, room=room)
 
-    def kick(self, nsp: str, sids: list[str]) -> dict[str, Any]:
-        return self._message("kick", nsp=nsp, sids=sids)
+    def kick(
+        self, nsp: str, rooms: list[str] | None, skip: list[str] | None, close: bool = False
+    ) -> dict[str, Any]:
+        """... are disconnected (with ``close``, their whole connections are closed)."""
+        return self._message("kick", nsp=nsp, rooms=rooms, close=close, **{"except": skip or []})
 
     def ack(self, to: str, ack_id: int, args: list[Any]) -> dict[str, Any]:
         return self._message("ack", to=to, id=ack_id, args=args)
@@ -283,6 +361,41 @@ class ClusterNode:
     def forget_query(self, query: Query) -> None:
         self.queries.pop(query.id, None)
 
+    def gather(
+        self,
+        gathering: Gathering,
+        nsp: str,
+        args: list[Any],
+        rooms: list[str] | None,
+        skip: list[str] | None,
+        now: float,
+    ) -> dict[str, Any] | None:
+        """Extend ``gathering`` (a broadcast awaiting every recipient's ack) to the other
+        nodes: it waits for the count of each alive node. Returns the message to publish,
+        or None when no other node is alive."""
+        peers = self.alive_peers(now)
+        if not peers:
+            return None
+        gathering.id = next(self._ids)
+        gathering.waiting = peers
+        gathering.node = self
+        self.gatherings[gathering.id] = gathering
+        return self._message(
+            "gather",
+            nsp=nsp,
+            rooms=rooms,
+            args=args,
+            reply={"node": self.node_id, "id": gathering.id},
+            **{"except": skip or []},
+        )
+
+    def _gathered(
+        self, to: str, gathering_id: int, count: int | None, answers: list[Any], gone: int
+    ) -> dict[str, Any]:
+        return self._message(
+            "gathered", to=to, id=gathering_id, count=count, answers=answers, gone=gone
+        )
+
     # ------------------------------------------------------------ applying
 
     def apply(
@@ -317,6 +430,12 @@ class ClusterNode:
             if message["to"] != self.node_id:
                 return None
             return self.callbacks.pop(message["id"], None)
+        if op == "gathered":
+            if message["to"] == self.node_id:
+                gathering = self.gatherings.get(message["id"])
+                if gathering is not None:
+                    gathering.heard(sender, message["count"], message["answers"], message["gone"])
+            return None
         core = self.core
         if core is None:
             return None
@@ -333,14 +452,14 @@ class ClusterNode:
                 reply(self.ack(origin["node"], origin["id"], list(args)))
 
             core.emit(nsp, message["args"], message["rooms"], message["except"], _Relay(answer))
-        elif op in ("join", "leave", "kick"):
-            for socket in self._local(core, nsp, message["sids"]):
-                if op == "join":
-                    core.enter_room(socket, message["room"])
-                elif op == "leave":
-                    core.leave_room(socket, message["room"])
-                else:
-                    core.disconnect(socket)
+        elif op == "join":
+            core.sockets_join(nsp, message["rooms"], message["except"], message["names"])
+        elif op == "leave":
+            core.sockets_leave(nsp, message["rooms"], message["except"], message["names"])
+        elif op == "kick":
+            core.disconnect_sockets(nsp, message["rooms"], message["except"], message["close"])
+        elif op == "gather":
+            self._gather_here(core, message, reply)
         elif op == "close":
             core.close_room(nsp, message["room"])
         elif op == "fetch":
@@ -349,14 +468,31 @@ class ClusterNode:
             reply(self._message("sockets", to=origin["node"], id=origin["id"], sockets=found))
         return None
 
-    @staticmethod
-    def _local(core: SocketIOCore, nsp: str, sids: Iterable[str]) -> list[Socket]:
-        found = []
-        for sid in sids:
-            socket = core.sockets.get(sid)
-            if socket is not None and socket.nsp == nsp:
-                found.append(socket)
-        return found
+    def _gather_here(
+        self,
+        core: SocketIOCore,
+        message: dict[str, Any],
+        reply: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Another node's ``gather``: emit to our connected matches, tell it how many they
+        are, then relay each answer (or loss) as it comes. The count goes out first, so the
+        asker (which hears each node's messages in order) knows it before any answer."""
+        asker, gathering_id = message["reply"]["node"], message["reply"]["id"]
+
+        def answered(args: list[Any]) -> None:
+            reply(self._gathered(asker, gathering_id, None, [args], 0))
+
+        def lost() -> None:
+            reply(self._gathered(asker, gathering_id, None, [], 1))
+
+        sockets = core.emit_awaiting(
+            message["nsp"],
+            message["args"],
+            message["rooms"],
+            message["except"],
+            Recipient(answered, lost),
+        )
+        reply(self._gathered(asker, gathering_id, len(sockets), [], 0))
 
 
 class Query:
@@ -377,6 +513,119 @@ def _describe(sockets: Iterable[Socket]) -> list[dict[str, Any]]:
         for socket in sockets
         if socket.connected
     ]
+
+
+class Gathering:
+    """A broadcast awaiting one acknowledgement per recipient, on this node and on the
+    alive other nodes (``waiting`` until each says how many recipients it has).
+
+    It is complete when every node has counted and every recipient has either answered or
+    disconnected (a client that is gone can never answer: it is no longer awaited, and
+    ``responses`` holds one entry fewer). ``done(gathering)`` is then called once.
+    ``responses`` are in arrival order, each as :func:`socketwire.base.callback_result`
+    makes of one client's ack arguments."""
+
+    __slots__ = (
+        "done",
+        "expected",
+        "finished",
+        "gone",
+        "id",
+        "node",
+        "recipient",
+        "responses",
+        "sockets",
+        "started",
+        "waiting",
+    )
+
+    def __init__(self, done: Callable[[Gathering], None]) -> None:
+        self.done = done
+        self.id = 0
+        #: other nodes that have not said how many recipients they have
+        self.waiting: set[str] = set()
+        self.node: ClusterNode | None = None
+        #: recipients counted so far, on every node
+        self.expected = 0
+        #: recipients that disconnected without answering
+        self.gone = 0
+        self.responses: list[Any] = []
+        self.finished = False
+        self.started = False
+        #: the local recipients and the ack callback they hold (to forget on abandon)
+        self.sockets: list[Socket] = []
+        self.recipient: Recipient | None = None
+
+    def start(self, local: list[Socket], recipient: Recipient) -> None:
+        """The broadcast went out here, to ``local``; from now on it can complete."""
+        self.sockets = local
+        self.recipient = recipient
+        self.expected += len(local)
+        self.started = True
+        self._check()
+
+    def answered(self, args: list[Any]) -> None:
+        if not self.finished:
+            self.responses.append(callback_result(args))
+            self._check()
+
+    def lost(self, count: int = 1) -> None:
+        if not self.finished:
+            self.gone += count
+            self._check()
+
+    def heard(self, node: str, count: int | None, answers: list[Any], gone: int) -> None:
+        """A ``gathered`` message of ``node``."""
+        if self.finished:
+            return
+        if count is not None:
+            self.waiting.discard(node)
+            self.expected += count
+        for args in answers:
+            self.responses.append(callback_result(args))
+        self.gone += gone
+        self._check()
+
+    def finish(self) -> None:
+        """Stop collecting (complete, or its caller gave up)."""
+        self.finished = True
+        if self.node is not None:
+            self.node.gatherings.pop(self.id, None)
+
+    def _check(self) -> None:
+        if (
+            self.started
+            and not self.finished
+            and not self.waiting
+            and len(self.responses) + self.gone >= self.expected
+        ):
+            self.finish()
+            self.done(self)
+
+    def describe(self) -> str:
+        """What is missing, for a timeout's message."""
+        text = f"{len(self.responses)} of {self.expected} recipient(s) answered"
+        if self.waiting:
+            text += f"; node(s) that never counted theirs: {sorted(self.waiting)}"
+        return text
+
+
+class Recipient:
+    """The ack callback a :class:`Gathering` leaves with each recipient: ``answered(args)``
+    when the client acknowledges, ``lost()`` when it disconnects first (the runtime calls
+    :meth:`gone` for the callbacks of this type still pending on a socket it removes)."""
+
+    __slots__ = ("answered", "lost")
+
+    def __init__(self, answered: Callable[[list[Any]], None], lost: Callable[[], None]) -> None:
+        self.answered = answered
+        self.lost = lost
+
+    def __call__(self, *args: Any) -> None:
+        self.answered(list(args))
+
+    def gone(self) -> None:
+        self.lost()
 
 
 class _Relay:

@@ -7,7 +7,7 @@ status to answer with; errors the *application* causes are raised at the call si
     ├── ProtocolError               a peer sent something the protocol forbids
     │   └── HTTPError               ... answered with an HTTP status (400, 403, 413)
     ├── ConnectionRefusedError      raised by a connect handler to refuse, with data
-    ├── TimeoutError                ``call()`` got no acknowledgement in time
+    ├── TimeoutError                ``call()``/``emit_with_ack()``: acknowledgements late
     ├── BadNamespaceError           emitting to a namespace the client is not connected to
     └── DisconnectedError           the target client is gone
 """
@@ -84,7 +84,14 @@ class ConnectionRefusedError(SocketwireError, builtins.ConnectionRefusedError):
 
 
 class TimeoutError(SocketwireError, builtins.TimeoutError):
-    """No acknowledgement arrived within the timeout given to ``call()``."""
+    """No acknowledgement arrived within the timeout given to ``call()``, or not every
+    recipient of ``emit_with_ack()`` answered in time: then ``responses`` holds the answers
+    that did arrive (Node's ``emitWithAck`` rejects with them too)."""
+
+    def __init__(self, *args: Any, responses: list[Any] | None = None) -> None:
+        super().__init__(*args)
+        #: the acknowledgements received before the timeout (``emit_with_ack``)
+        self.responses: list[Any] = [] if responses is None else responses
 
 
 class BadNamespaceError(SocketwireError):

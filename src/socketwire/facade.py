@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import base
-from .cluster import ClusterNode, Query, _describe
+from .cluster import ClusterNode, Gathering, Query, Recipient, _describe
 from .driver import Driver
 from .engineio.core import DisconnectReason
-from .exceptions import BadNamespaceError, DisconnectedError
+from .exceptions import BadNamespaceError, DisconnectedError, TimeoutError
 from .managers.helpers import LocalManager
 from .socketio.core import (
     CONNECTED,
@@ -199,14 +199,14 @@ class ServerFacade(base.HandlerRegistry):
 
     def _enter_room(self, sid: str, room: str, namespace: str | None) -> None:
         if self._remote(sid):
-            self._publish(self._cluster.node.join, namespace or "/", [sid], room)
+            self._publish(self._cluster.node.join, namespace or "/", [sid], None, [room])
             return
         with self.driver.lock:
             self.core.enter_room(self._socket(sid, namespace), room)
 
     def _leave_room(self, sid: str, room: str, namespace: str | None) -> None:
         if self._remote(sid):
-            self._publish(self._cluster.node.leave, namespace or "/", [sid], room)
+            self._publish(self._cluster.node.leave, namespace or "/", [sid], None, [room])
             return
         with self.driver.lock:
             self.core.leave_room(self._socket(sid, namespace), room)
@@ -216,6 +216,97 @@ class ServerFacade(base.HandlerRegistry):
             self.core.close_room(namespace or "/", room)
         if self._cluster is not None and not ignore_queue:
             self._publish(self._cluster.node.close_room, namespace or "/", room)
+
+    # Node's server-side operations on a selection (``io.in(room).socketsJoin(...)`` etc.):
+    # ``to`` is a room or sid, or a list of them (None: the whole namespace), less
+    # ``skip_sid``; applied here at once and, with a message queue, on every other node.
+
+    def _reaches_others(self, rooms: list[str] | None) -> bool:
+        """True if a selection may match sockets of other nodes (as ``_emit`` decides)."""
+        if self._cluster is None:
+            return False
+        return rooms is None or not all(name in self.core.sockets for name in rooms)
+
+    def _sockets_join(
+        self,
+        rooms: str | Iterable[str],
+        to: str | Iterable[str] | None,
+        namespace: str | None,
+        skip_sid: str | Iterable[str] | None,
+        join: bool,
+    ) -> None:
+        nsp = namespace or "/"
+        names = [rooms] if isinstance(rooms, str) else list(rooms)
+        selection = base.targets(to, None)
+        skip = base.skips(skip_sid)
+        with self.driver.lock:
+            operation = self.core.sockets_join if join else self.core.sockets_leave
+            operation(nsp, selection, skip, names)
+        if self._reaches_others(selection):
+            node: ClusterNode = self._cluster.node
+            self._publish(node.join if join else node.leave, nsp, selection, skip, names)
+
+    def _disconnect_sockets(
+        self,
+        to: str | Iterable[str] | None,
+        namespace: str | None,
+        close: bool,
+        skip_sid: str | Iterable[str] | None,
+    ) -> None:
+        nsp = namespace or "/"
+        selection = base.targets(to, None)
+        skip = base.skips(skip_sid)
+        self.driver.run(self.core.disconnect_sockets, nsp, selection, skip, close)
+        if self._reaches_others(selection):
+            self._publish(self._cluster.node.kick, nsp, selection, skip, close)
+
+    def _gather_start(
+        self,
+        event: str,
+        data: Any,
+        to: str | Iterable[str] | None,
+        namespace: str | None,
+        skip_sid: str | Iterable[str] | None,
+        done: Callable[[Gathering], None],
+    ) -> Gathering:
+        """Emit ``event`` to the selection, on every node, each recipient with an ack
+        request; ``done(gathering)`` runs once every recipient has answered or left."""
+        nsp = namespace or "/"
+        args = [event, *base.data_to_args(data)]
+        selection = base.targets(to, None)
+        skip = base.skips(skip_sid)
+        gathering = Gathering(done)
+        # a client's ack may run its callback on a worker thread (Server): take the lock
+        recipient = Recipient(
+            lambda answer: self.driver.run(gathering.answered, answer), gathering.lost
+        )
+
+        def start() -> dict[str, Any] | None:
+            message = None
+            if self._reaches_others(selection):
+                node: ClusterNode = self._cluster.node
+                message = node.gather(gathering, nsp, args, selection, skip, node.clock())
+            local = self.core.emit_awaiting(nsp, args, selection, skip, recipient)
+            if self._monitor is not None and local:
+                self._monitor.sent(nsp, args, selection, skip)
+            gathering.start(local, recipient)
+            return message
+
+        message = self.driver.run(start)
+        if message is not None:
+            self._cluster.publish(message)
+        return gathering
+
+    def _gather_abandon(self, gathering: Gathering, event: str) -> TimeoutError:
+        """The caller stops waiting: forget the pending acks; the error to raise."""
+        with self.driver.lock:
+            if not gathering.finished:
+                gathering.finish()
+                for socket in gathering.sockets:
+                    self.core.forget_ack(socket, gathering.recipient)
+            responses = list(gathering.responses)
+            text = f"acknowledgements of {event!r}: {gathering.describe()}"
+        return TimeoutError(text, responses=responses)
 
     def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
         """The rooms ``sid`` is in (its own sid room included)."""
@@ -233,7 +324,7 @@ class ServerFacade(base.HandlerRegistry):
 
     def _disconnect(self, sid: str, namespace: str | None, ignore_queue: bool = False) -> None:
         if not ignore_queue and self._remote(sid):
-            self._publish(self._cluster.node.kick, namespace or "/", [sid])
+            self._publish(self._cluster.node.kick, namespace or "/", [sid], None)
             return
         with self.driver.lock:
             socket = self.core.sockets.get(sid)
@@ -366,6 +457,10 @@ class ServerFacade(base.HandlerRegistry):
     def _on_disconnect(self, event: Disconnected) -> None:
         socket = event.socket
         self._abandon_calls(socket)
+        if socket.acks:
+            for callback in list(socket.acks.values()):
+                if callback.__class__ is Recipient:
+                    callback.gone()  # a broadcast awaiting acks no longer waits for it
         fn, prefix = self.find_handler(socket.nsp, "disconnect")
         if fn is None:
             self.core.forget(socket)

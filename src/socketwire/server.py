@@ -190,6 +190,33 @@ class Server(ServerFacade):
             raise TimeoutError(self._fetch_abandon(query))
         return query.sockets
 
+    def emit_with_ack(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        timeout: float = 60,
+    ) -> list[Any]:
+        """Emit ``event`` to ``to`` (a room or sid, or a list; None: the whole namespace),
+        except ``skip_sid``, asking every recipient for an acknowledgement; returns them all,
+        in arrival order, each as ``call()`` would (Node's ``io.timeout(t).emitWithAck``).
+        With a message queue the clients of every node are included. Raises
+        :class:`socketwire.TimeoutError`, whose ``responses`` are those received, if not
+        every recipient answered within ``timeout`` seconds. A recipient that disconnects
+        first is no longer awaited (and has no entry in the list)."""
+        finished = threading.Event()
+        gathering = self._gather_start(
+            event, data, to, namespace, skip_sid, lambda gathering: finished.set()
+        )
+        if not finished.wait(timeout):
+            error = self._gather_abandon(gathering, event)
+            if not finished.is_set():  # it did not complete meanwhile
+                raise error
+        with self.driver.lock:
+            return list(gathering.responses)
+
     def _abandon_calls(self, socket: Socket) -> None:
         for waiter in self._calls.pop(socket.sid, ()):
             waiter.error = DisconnectedError(f"{socket.sid} disconnected")
@@ -205,6 +232,40 @@ class Server(ServerFacade):
 
     def close_room(self, room: str, namespace: str | None = None) -> None:
         self._close_room(room, namespace)
+
+    def sockets_join(
+        self,
+        rooms: str | Iterable[str],
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+    ) -> None:
+        """Put the sockets selected by ``to`` (a room or sid, or a list; None: every socket
+        of the namespace), less ``skip_sid``, in ``rooms`` (one or several), on every node
+        (Node's ``io.in(to).socketsJoin(rooms)``)."""
+        self._sockets_join(rooms, to, namespace, skip_sid, join=True)
+
+    def sockets_leave(
+        self,
+        rooms: str | Iterable[str],
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+    ) -> None:
+        """Take the selected sockets (as :meth:`sockets_join`) out of ``rooms``."""
+        self._sockets_join(rooms, to, namespace, skip_sid, join=False)
+
+    def disconnect_sockets(
+        self,
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        close: bool = False,
+        skip_sid: str | Iterable[str] | None = None,
+    ) -> None:
+        """Disconnect the selected sockets (as :meth:`sockets_join`) on every node; with
+        ``close``, close their clients' connections, leaving their other namespaces too
+        (Node's ``io.in(to).disconnectSockets(close)``)."""
+        self._disconnect_sockets(to, namespace, close, skip_sid)
 
     def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
         return self._get_session(sid, namespace)

@@ -25,6 +25,10 @@ COROUTINES = {
     "shutdown",
     "sleep",
     "fetch_sockets",
+    "emit_with_ack",
+    "sockets_join",
+    "sockets_leave",
+    "disconnect_sockets",
     "handle_request",
 }
 

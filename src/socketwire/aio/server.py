@@ -143,6 +143,39 @@ class AsyncServer(ServerFacade):
                 raise TimeoutError(self._fetch_abandon(query)) from None
         return query.sockets
 
+    async def emit_with_ack(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        timeout: float = 60,
+    ) -> list[Any]:
+        """Emit ``event`` to ``to`` (a room or sid, or a list; None: the whole namespace),
+        except ``skip_sid``, asking every recipient for an acknowledgement; returns them all,
+        in arrival order, each as ``call()`` would (Node's ``io.timeout(t).emitWithAck``).
+        With a message queue the clients of every node are included. Raises
+        :class:`socketwire.TimeoutError`, whose ``responses`` are those received, if not
+        every recipient answered within ``timeout`` seconds. A recipient that disconnects
+        first is no longer awaited (and has no entry in the list)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(gathering: Any) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        gathering = self._gather_start(event, data, to, namespace, skip_sid, done)
+        if not gathering.finished:
+            try:
+                await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                raise self._gather_abandon(gathering, event) from None
+            finally:
+                if not gathering.finished:  # cancelled: forget the pending acks
+                    self._gather_abandon(gathering, event)
+        return gathering.responses
+
     def _abandon_calls(self, socket: Socket) -> None:
         for future in self._calls.pop(socket.sid, ()):
             if not future.done():
@@ -160,6 +193,43 @@ class AsyncServer(ServerFacade):
 
     async def close_room(self, room: str, namespace: str | None = None) -> None:
         self._close_room(room, namespace)
+        await self._backpressure()
+
+    async def sockets_join(
+        self,
+        rooms: str | Iterable[str],
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+    ) -> None:
+        """Put the sockets selected by ``to`` (a room or sid, or a list; None: every socket
+        of the namespace), less ``skip_sid``, in ``rooms`` (one or several), on every node
+        (Node's ``io.in(to).socketsJoin(rooms)``)."""
+        self._sockets_join(rooms, to, namespace, skip_sid, join=True)
+        await self._backpressure()
+
+    async def sockets_leave(
+        self,
+        rooms: str | Iterable[str],
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+    ) -> None:
+        """Take the selected sockets (as :meth:`sockets_join`) out of ``rooms``."""
+        self._sockets_join(rooms, to, namespace, skip_sid, join=False)
+        await self._backpressure()
+
+    async def disconnect_sockets(
+        self,
+        to: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        close: bool = False,
+        skip_sid: str | Iterable[str] | None = None,
+    ) -> None:
+        """Disconnect the selected sockets (as :meth:`sockets_join`) on every node; with
+        ``close``, close their clients' connections, leaving their other namespaces too
+        (Node's ``io.in(to).disconnectSockets(close)``)."""
+        self._disconnect_sockets(to, namespace, close, skip_sid)
         await self._backpressure()
 
     async def _backpressure(self) -> None:

@@ -422,3 +422,66 @@ class SocketIOCore:
     def close_room(self, nsp: str, room: str) -> None:
         for socket in self.adapter.room_members(nsp, room):
             self.adapter.leave(socket, room)
+
+    # ------------------------------------------------------------ operations on a selection
+    # Node's ``io.in(rooms).except(skip).socketsJoin/socketsLeave/disconnectSockets`` and a
+    # broadcast awaiting every recipient's ack; ``rooms`` None selects the whole namespace.
+
+    def _selected(
+        self, nsp: str, rooms: Iterable[str] | None, skip: Iterable[str] | None
+    ) -> list[Socket]:
+        return [s for s in self.adapter.select(nsp, rooms, skip) if s.state is not DISCONNECTED]
+
+    def sockets_join(
+        self, nsp: str, rooms: Iterable[str] | None, skip: Iterable[str] | None, names: list[str]
+    ) -> int:
+        """The selected sockets enter every room of ``names``; returns how many there were."""
+        selected = self._selected(nsp, rooms, skip)
+        for socket in selected:
+            for name in names:
+                self.adapter.join(socket, name)
+        return len(selected)
+
+    def sockets_leave(
+        self, nsp: str, rooms: Iterable[str] | None, skip: Iterable[str] | None, names: list[str]
+    ) -> int:
+        """The selected sockets leave every room of ``names``; returns how many there were."""
+        selected = self._selected(nsp, rooms, skip)
+        for socket in selected:
+            for name in names:
+                self.adapter.leave(socket, name)
+        return len(selected)
+
+    def disconnect_sockets(
+        self, nsp: str, rooms: Iterable[str] | None, skip: Iterable[str] | None, close: bool
+    ) -> int:
+        """Disconnect the selected sockets (as :meth:`disconnect`); with ``close``, also end
+        their Engine.IO sessions, which disconnects their clients from every namespace.
+        Returns how many sockets were selected."""
+        selected = self._selected(nsp, rooms, skip)
+        for socket in selected:
+            self.disconnect(socket)
+        if close:
+            sessions = {id(s.client.session): s.client.session for s in selected}
+            for session in sessions.values():
+                self.engine.close(session, DisconnectReason.SERVER_DISCONNECT)
+        return len(selected)
+
+    def emit_awaiting(
+        self,
+        nsp: str,
+        args: list[Any],
+        rooms: Iterable[str] | None,
+        skip: Iterable[str] | None,
+        callback: Any,
+    ) -> list[Socket]:
+        """Emit as :meth:`emit` with ``callback``, but only to *connected* sockets (one whose
+        connect handler may still refuse it is not a recipient that can be awaited); returns
+        the recipients."""
+        targets = [s for s in self.adapter.select(nsp, rooms, skip) if s.state is CONNECTED]
+        for socket in targets:
+            ack_id = socket.last_ack_id = socket.last_ack_id + 1
+            socket.acks[ack_id] = callback
+            text, attachments = sio.encode(sio.EVENT, nsp, args, ack_id, self.json)
+            self._deliver((socket,), to_packets(text, attachments))
+        return targets
