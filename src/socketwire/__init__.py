@@ -24,6 +24,7 @@ from .namespace import AsyncNamespace, Namespace
 from .server import Server
 from .transports.asgi import ASGIApp
 from .transports.native import create_server, run, serve
+from .transports.tornado import get_tornado_handler
 from .transports.wsgi import Middleware, WSGIApp
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "TimeoutError",
     "WSGIApp",
     "create_server",
+    "get_tornado_handler",
     "run",
     "serve",
 ]
