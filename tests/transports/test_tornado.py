@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import engineio
 import pytest
 import socketio
 import tornado.httpserver
@@ -46,9 +47,10 @@ class Page(tornado.web.RequestHandler):
         self.write("tornado page")
 
 
-async def start(sio: socketwire.AsyncServer, **settings: Any) -> tuple[Any, str]:
+async def start(sio: Any, path: str = r"/socket.io/", **settings: Any) -> tuple[Any, str]:
+    """A Tornado server on a free loopback port: the app's own page and ``sio`` at ``path``."""
     app = tornado.web.Application(
-        [(r"/", Page), (r"/socket.io/", socketwire.get_tornado_handler(sio))], **settings
+        [(r"/", Page), (path, socketwire.get_tornado_handler(sio))], **settings
     )
     server = tornado.httpserver.HTTPServer(app)
     sockets = tornado.netutil.bind_sockets(0, HOST)
@@ -413,3 +415,28 @@ async def test_parked_poll_notices_client_leaving(served: Served) -> None:
         async with await asyncio.wait_for(get, 5) as r:
             assert r.status == 200
             assert "again" in await r.text()
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"]], ids=str)
+async def test_plain_engineio_server(transports: list[str]) -> None:
+    """``get_tornado_handler`` also serves an ``AsyncEngineServer`` (python-engineio's
+    ``engineio.get_tornado_handler``)."""
+    eio = socketwire.AsyncEngineServer()
+
+    @eio.on("message")
+    async def message(sid: str, data: Any) -> None:
+        await eio.send(sid, data)
+
+    server, url = await start(eio, path=r"/engine.io/")
+    client = engineio.AsyncClient()
+    got: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("message", got.put_nowait)
+    try:
+        await client.connect(url, transports=transports)
+        await client.send("hello")
+        await client.send(b"\x00\x01")
+        assert await asyncio.wait_for(got.get(), 5) == "hello"
+        assert await asyncio.wait_for(got.get(), 5) == b"\x00\x01"
+    finally:
+        await client.disconnect()
+        await stop(server)
