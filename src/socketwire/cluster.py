@@ -43,7 +43,9 @@ rolling upgrade; this version reads both, turning a version-1 ``join``/``leave``
 into its selector form.
 
 Nodes say ``hello`` when they start and every :data:`HEARTBEAT` seconds, so each knows which
-others are alive: a cluster-wide query (``fetch``) waits for exactly those, or its timeout.
+others are alive: a cluster-wide query (``fetch``) or broadcast awaiting acks (``gather``)
+waits for exactly those, or its timeout. A node that started a moment ago and has not said
+``hello`` yet is not waited for (nor, for a ``gather``, are its clients counted).
 
 Every message also carries ``v`` (this format's version), ``ch`` (the channel: several apps
 may share a broker) and ``node`` (the sender's id: a node ignores its own messages). A message
