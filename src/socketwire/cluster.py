@@ -45,7 +45,8 @@ into its selector form.
 Nodes say ``hello`` when they start and every :data:`HEARTBEAT` seconds, so each knows which
 others are alive: a cluster-wide query (``fetch``) or broadcast awaiting acks (``gather``)
 waits for exactly those, or its timeout. A node that started a moment ago and has not said
-``hello`` yet is not waited for (nor, for a ``gather``, are its clients counted).
+``hello`` yet is not waited for (a ``gather`` counts its clients only if its count arrives
+before the rest is complete).
 
 Every message also carries ``v`` (this format's version), ``ch`` (the channel: several apps
 may share a broker) and ``node`` (the sender's id: a node ignores its own messages). A message
