@@ -440,3 +440,29 @@ async def test_plain_engineio_server(transports: list[str]) -> None:
     finally:
         await client.disconnect()
         await stop(server)
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"]], ids=str)
+async def test_heartbeat(transports: list[str]) -> None:
+    """Pings go out through parked polls and WebSocket writes: a live client outlasts
+    several ping cycles while one that stopped polling is dropped with 'ping timeout'."""
+    sio, served = chat_server(ping_interval=0.3, ping_timeout=0.6)
+    server, served.url = await start(sio)
+    live = await python_client(served.url, transports)
+    try:
+        for _ in range(2):  # two quiet clients in a row: the live one outlasts both
+            async with aiohttp.ClientSession() as http:
+                sid = await handshake(http, served.url)
+                poll = f"{served.url}/socket.io/?EIO=4&transport=polling&sid={sid}"
+                async with http.post(poll, data=b'40{"token":"secret"}') as r:
+                    assert r.status == 200
+                async with http.get(poll) as r:  # the CONNECT reply; then it goes quiet
+                    connected = await r.text()
+            quiet = json.loads(connected.split("\x1e")[0][2:])["sid"]
+            await asyncio.wait_for(served.left(quiet).wait(), 5)
+            assert served.reasons[quiet] == "ping timeout"
+            assert live.get_sid() not in served.reasons
+        assert await live.call("echo", "alive", timeout=5) == "alive"
+    finally:
+        await live.disconnect()
+        await stop(server)
