@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -205,56 +206,81 @@ async def _http(server: Any, scope: Scope, receive: Receive, send: Send) -> None
 
 
 class _ASGIWebSocket:
-    """The driver's handle on an ASGI WebSocket. Packets queue here; the connection's
-    reader drains the queue after each message it handled (so replies go out in order,
-    without a task switch), and a writer task drains what other connections queued."""
+    """The driver's handle on an ASGI WebSocket. Packets queue here. The connection's reader
+    drains the queue after each message it handled, so replies go out in order without a
+    task switch; a writer task, started the first time output arrives while the reader is
+    not handling a message (a broadcast, a timer), drains the rest. A connection that only
+    answers its own messages never gets a writer task (nor its event)."""
 
-    __slots__ = ("_closing", "_lock", "_queue", "_send", "_wakeup", "reading")
+    __slots__ = ("_busy", "_closed", "_closing", "_queue", "_send", "_wakeup", "_writer", "reading")
 
     def __init__(self, send: Send) -> None:
         self._queue: collections.deque[OutPacket] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._lock = asyncio.Lock()
         self._send = send
         self._closing = False
-        #: the reader is handing a message to the driver and drains the queue right after:
-        #: no need to wake the writer task
+        self._closed = False  # the close frame went out
+        self._busy = False  # a drain is sending: it also sends what arrives meanwhile
+        self._wakeup: asyncio.Event | None = None
+        self._writer: asyncio.Future[None] | None = None
+        #: the reader is handing a message to the driver and drains the queue right after
         self.reading = False
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         self._queue.extend(packets)
         if not self.reading:
-            self._wakeup.set()
+            self._wake()
 
     def close(self) -> None:
         self._closing = True
+        if not self.reading:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+            self._writer = asyncio.ensure_future(self._write_loop(self._wakeup))
         self._wakeup.set()
 
     async def drain(self) -> bool:
-        """Send what is queued; False once the socket is closed."""
-        queue = self._queue
-        send = self._send
-        async with self._lock:
+        """Send what is queued, then the close frame if closing; False once it is closed.
+        One drain at a time: another one in progress sends this output too, in order."""
+        if self._busy:
+            return not self._closed
+        self._busy = True
+        try:
+            queue = self._queue
+            send = self._send
             while queue:
                 data = queue.popleft().data
                 if isinstance(data, str):
                     await send({"type": "websocket.send", "text": data})
                 else:
                     await send({"type": "websocket.send", "bytes": data})
-            if self._closing:
+            if self._closing and not self._closed:
+                self._closed = True
                 await send({"type": "websocket.close", "code": 1000})
-                return False
-        return True
+        finally:
+            self._busy = False
+        return not self._closed
 
-    async def writer(self) -> None:
+    async def _write_loop(self, wakeup: asyncio.Event) -> None:
         try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                if not await self.drain():
-                    return
+            while not self._closed:
+                await wakeup.wait()
+                wakeup.clear()
+                await self.drain()
         except Exception:  # the socket went away under us; the reader reports it
             return
+
+    async def finish(self) -> None:
+        """The reader is done: send what is left and the close frame, stop the writer."""
+        self._closing = True
+        if self._writer is not None:
+            self._wake()
+            await self._writer
+        else:
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                await self.drain()
 
 
 def _too_big(data: str | bytes, limit: int) -> bool:
@@ -297,10 +323,15 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
     await send({"type": "websocket.accept", "headers": extra})
     session = accept.session
     handle = _ASGIWebSocket(send)
-    writer = asyncio.ensure_future(handle.writer())
-    driver.ws_attached(accept, handle)
+    handle.reading = True  # what attaching produces (the open packet) is drained here
+    try:
+        driver.ws_attached(accept, handle)
+    finally:
+        handle.reading = False
     limit = driver.engine.max_http_buffer_size
     try:
+        if (handle._queue or handle._closing) and not await handle.drain():
+            return
         while True:
             message = await receive()
             kind = message["type"]
@@ -315,7 +346,7 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
                     driver.ws_message(session, handle, data, defer=False)  # replies sent below
                 finally:
                     handle.reading = False
-                if handle._queue and not await handle.drain():
+                if (handle._queue or handle._closing) and not await handle.drain():
                     break
             elif kind == "websocket.disconnect":
                 break
@@ -323,5 +354,4 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
         pass
     finally:
         driver.ws_closed(session, handle)
-        handle.close()
-        await writer
+        await handle.finish()
