@@ -257,3 +257,36 @@ async def test_invalid_utf8_text_frame_closes(server, wire):
         code = await bad.expect_closed()
         assert code == 1007
         assert await app.disconnect_reason(bad.sid) == "transport close"
+
+
+async def test_abandoned_poll_is_released(server, wire, monkeypatch):
+    """A client that drops the connection of its parked poll: the server notices (the ASGI
+    app after ``POLL_WATCH_DELAY``), and the session's next poll gets what is sent next,
+    instead of that going into the dead connection or the new poll being refused as a
+    duplicate."""
+    from socketwire.transports import asgi
+
+    monkeypatch.setattr(asgi, "POLL_WATCH_DELAY", 0.05)
+    app = App()
+    await server.start(app)
+    peers = await wire.witnesses()
+    client = await wire.raw("polling")
+    engine = server.sio.core.engine
+    async with guarded(app, *peers):
+        dropped = wire.new_session()
+        poll = wire.polling(dropped)  # the same session, polled over another connection
+        poll.sid = client.polling.sid
+        parked = asyncio.ensure_future(poll.get_reply(timeout=5))
+        await wait_until(
+            lambda: engine.sessions[client.polling.sid].poll_waiter is not None,
+            what="the poll to be parked",
+        )
+        parked.cancel()
+        await dropped.close()  # the connection goes away with the poll in it
+        await wait_until(
+            lambda: engine.sessions[client.polling.sid].poll_waiter is None,
+            what="the server to release the abandoned poll",
+        )
+        await server.sio.emit("news", "fresh", to=client.sid)
+        packets = await client.polling.get()
+        assert any('"news","fresh"' in packet for packet in packets), packets
