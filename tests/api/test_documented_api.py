@@ -276,3 +276,13 @@ async def test_call_errors_are_socketio_errors() -> None:
         with pytest.raises(SocketIOError):
             await sio.call("slow", to=c.get_sid(), timeout=0.2)
         assert issubclass(TimeoutError, SocketIOError)
+
+
+def test_async_server_async_mode_is_checked() -> None:
+    for mode in ("asgi", "aiohttp", "tornado"):
+        assert socketwire.AsyncServer(async_mode=mode).async_mode == mode
+    assert socketwire.AsyncServer().async_mode == "asgi"
+    with pytest.raises(ValueError, match="sanic"):
+        socketwire.AsyncServer(async_mode="sanic")
+    with pytest.raises(ValueError, match="not supported"):
+        socketwire.AsyncServer(async_mode="threading")  # a Server mode, not an asyncio one

@@ -18,6 +18,10 @@ from ..socketio.core import Socket
 __all__ = ["AsyncServer"]
 
 
+#: python-socketio's asyncio ``async_mode`` values socketwire serves
+ASYNC_MODES = ("asgi", "aiohttp", "tornado")
+
+
 class AsyncServer(ServerFacade):
     """A Socket.IO v5 server for asyncio.
 
@@ -44,6 +48,12 @@ class AsyncServer(ServerFacade):
     ) -> None:
         #: python-socketio's attribute: the integration asked for ('asgi' unless told)
         self.async_mode: str = kwargs.get("async_mode") or "asgi"
+        if self.async_mode not in ASYNC_MODES:
+            raise ValueError(
+                f"async_mode={self.async_mode!r} is not supported by AsyncServer: use one of "
+                f"{', '.join(map(repr, ASYNC_MODES))} (socketwire's native server and any ASGI "
+                "server take 'asgi'; 'sanic' has no socketwire integration)"
+            )
         super().__init__(
             logger,
             async_handlers,
