@@ -135,17 +135,21 @@ def disconnect(sid: str, reason: Any) -> None:
     _record_disconnect("/", sid, reason)
 
 
-@sio.event
-def whoami(sid: str) -> dict[str, Any]:
+def _whoami(sid: str, namespace: str) -> dict[str, Any]:
     with _LOCK:
-        tag, auth = TAGS.get(("/", sid)), AUTHS.get(("/", sid))
+        tag, auth = TAGS.get((namespace, sid)), AUTHS.get((namespace, sid))
     return {
         "sid": sid,
-        "namespace": "/",
+        "namespace": namespace,
         "tag": tag,
         "auth": auth,
-        "rooms": sorted(sio.rooms(sid)),
+        "rooms": sorted(sio.rooms(sid, namespace=namespace)),
     }
+
+
+@sio.event
+def whoami(sid: str) -> dict[str, Any]:
+    return _whoami(sid, "/")
 
 
 @sio.event
@@ -309,15 +313,7 @@ class ChatNamespace(socketwire.Namespace):
         _record_disconnect("/chat", sid, reason)
 
     def on_whoami(self, sid: str) -> Any:
-        with _LOCK:
-            tag, auth = TAGS.get(("/chat", sid)), AUTHS.get(("/chat", sid))
-        return {
-            "sid": sid,
-            "namespace": "/chat",
-            "tag": tag,
-            "auth": auth,
-            "rooms": sorted(sio.rooms(sid, namespace="/chat")),
-        }
+        return _whoami(sid, "/chat")
 
     def on_echo(self, sid: str, *args: Any) -> Any:
         return ("chat", *args)
