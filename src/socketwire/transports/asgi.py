@@ -30,8 +30,10 @@ class ASGIApp(routing.Mount):
     """An ASGI application around ``socketio_server`` (an ``AsyncServer`` or
     ``AsyncEngineServer``), python-socketio's ``ASGIApp`` signature.
 
-    ``static_files`` maps URL paths to files or directories; ``other_asgi_app`` gets every
-    other request; ``on_startup``/``on_shutdown`` run with the ASGI lifespan."""
+    ``static_files`` maps URL paths to files or directories (never anything outside them:
+    see :mod:`socketwire.transports.static`; ``static_follow_symlinks=True`` lets symlinks
+    inside a mapped folder lead elsewhere); ``other_asgi_app`` gets every other request;
+    ``on_startup``/``on_shutdown`` run with the ASGI lifespan."""
 
     kind = "asgi"
 
@@ -44,9 +46,14 @@ class ASGIApp(routing.Mount):
         on_startup: Callable[[], Any] | None = None,
         on_shutdown: Callable[[], Any] | None = None,
         engineio_path: str | None = None,
+        static_follow_symlinks: bool = False,
     ) -> None:
         super().__init__(
-            socketio_server, other_asgi_app, static_files, engineio_path or socketio_path
+            socketio_server,
+            other_asgi_app,
+            static_files,
+            engineio_path or socketio_path,
+            static_follow_symlinks,
         )
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
@@ -73,10 +80,10 @@ class ASGIApp(routing.Mount):
             elif kind == "websocket":
                 await _websocket(server, scope, receive, send)
             return
-        if kind == "http":
-            static = self.static(path)
+        if kind == "http" and scope["method"] in ("GET", "HEAD"):
+            static = self.static(path, decoded=True)
             if static is not None:
-                await _send_file(static, send)
+                await _send_file(static, scope, send)
                 return
         if self.other_asgi_app is not None:
             await self.other_asgi_app(scope, receive, send)
@@ -150,14 +157,31 @@ async def _respond(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _send_file(static: routing.StaticFile, send: Send) -> None:
-    body = await asyncio.get_running_loop().run_in_executor(None, _read, static.path)
-    await _respond(send, Response(200, [("Content-Type", static.content_type)], body))
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+async def _send_file(static: routing.StaticFile, scope: Scope, send: Send) -> None:
+    """Stream ``static`` a chunk at a time: the ASGI server's ``send`` waits while the
+    client is not reading, so memory stays at one chunk per response."""
+    status, headers, with_body = static.answer(scope["method"], _headers(scope))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    if not with_body:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    loop = asyncio.get_running_loop()
+    chunks = static.chunks()
+    try:
+        while True:
+            chunk = await loop.run_in_executor(None, next, chunks, b"")
+            if not chunk:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        chunks.close()
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _http(server: Any, scope: Scope, receive: Receive, send: Send) -> None:

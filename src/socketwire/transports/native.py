@@ -28,6 +28,7 @@ from ..engineio.core import PollWait, Response, Session, WebSocketAccept
 from ..engineio.packet import OutPacket
 from . import routing
 from .asgi import ASGIApp
+from .static import CHUNK_SIZE, StaticFile
 from .wsgi import WSGIApp
 
 __all__ = ["HttpProtocol", "NativeServer", "create_server", "run", "serve"]
@@ -62,6 +63,7 @@ class HttpProtocol(asyncio.Protocol):
         "_body_size",
         "_busy",
         "_closed",
+        "_drain_waiter",
         "_driver",
         "_frames",
         "_handover",
@@ -76,6 +78,7 @@ class HttpProtocol(asyncio.Protocol):
         "_session",
         "_split_memo",
         "_url",
+        "_write_paused",
         "app",
         "scheme",
         "transport",
@@ -103,6 +106,9 @@ class HttpProtocol(asyncio.Protocol):
         self._frames: ws.FrameParser | None = None
         self._session: Session | None = None
         self._closed = False
+        #: the transport's buffer is over its high-water mark (the client is not reading)
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
         self._driver: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -131,6 +137,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self.resume_writing()  # wakes a paused download so it ends
         self._registry.discard(self)
         if self._frames is not None and self._session is not None:
             self._driver.ws_closed(self._session, self)
@@ -289,15 +296,7 @@ class HttpProtocol(asyncio.Protocol):
             static = self.app.static(path)
             if static is not None:
                 self._busy = True
-                try:
-                    with open(static.path, "rb") as f:
-                        content = f.read()
-                except OSError:
-                    self._reply(Response(404, [], b"Not Found"), keep_alive)
-                    return
-                self._reply(
-                    Response(200, [("Content-Type", static.content_type)], content), keep_alive
-                )
+                self._send_static(static, method, headers, keep_alive)
                 return
         fallback = self.app.fallback()
         if fallback is not None:
@@ -320,13 +319,81 @@ class HttpProtocol(asyncio.Protocol):
         transport.write(
             _head(response.status, response.headers, len(response.body), keep_alive) + response.body
         )
+        self._answered(keep_alive)
+
+    def _answered(self, keep_alive: bool) -> None:
+        """The response in progress is written: close, or take the next queued request."""
         self._busy = False
         if not keep_alive:
             self._closed = True
-            transport.close()
+            if self.transport is not None:
+                self.transport.close()
             return
         if self._pending:
             self._handle(*self._pending.pop(0))
+
+    def _send_static(
+        self, static: StaticFile, method: str, headers: dict[str, str], keep_alive: bool
+    ) -> None:
+        status, out, with_body = static.answer(method, headers)
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+        lines += [f"{name}: {value}" for name, value in out]
+        if not keep_alive:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if not with_body or static.size <= CHUNK_SIZE:
+            # the usual page or asset: one read, one write
+            try:
+                body = next(static.chunks(), b"") if with_body else b""
+            except OSError:
+                self._reply(Response(404, [], b"Not Found"), keep_alive)
+                return
+            if self.transport is not None and not self._closed:
+                self.transport.write(head + body)
+                self._answered(keep_alive)
+            return
+        task = asyncio.ensure_future(self._stream_static(static, head, keep_alive))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _stream_static(self, static: StaticFile, head: bytes, keep_alive: bool) -> None:
+        """A large file, a chunk at a time, each written once the client has taken the
+        previous ones (``pause_writing``): memory stays at a few chunks per download."""
+        loop = asyncio.get_running_loop()
+        chunks = static.chunks()
+        transport = self.transport
+        try:
+            if transport is None or self._closed:
+                return
+            transport.write(head)
+            while not self._closed:
+                await self._writable()
+                chunk = await loop.run_in_executor(None, next, chunks, b"")
+                if not chunk or self._closed:
+                    break
+                transport.write(chunk)
+        except OSError:
+            logger.warning("static file %s: read failed mid-response", static.path)
+            keep_alive = False  # the announced length cannot be kept
+        finally:
+            chunks.close()
+        if not self._closed:
+            self._answered(keep_alive)
+
+    async def _writable(self) -> None:
+        while self._write_paused and not self._closed:
+            waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+            await waiter
+
+    # flow control (asyncio calls these as the transport's buffer crosses its marks)
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _asgi(
         self,

@@ -1,16 +1,16 @@
 """What every transport decides the same way, without I/O: which server a path belongs to,
 how a query string and headers become a core :class:`Request`, and which static file a path
-names (python-socketio's ``static_files`` mapping)."""
+names (python-socketio's ``static_files`` mapping, resolved by :mod:`.static`)."""
 
 from __future__ import annotations
 
-import mimetypes
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 from ..engineio.core import Request
+from . import static
+from .static import StaticFile
 
 __all__ = [
     "Mount",
@@ -18,7 +18,6 @@ __all__ = [
     "make_request",
     "mount_path",
     "parse_query",
-    "resolve_static",
 ]
 
 
@@ -94,68 +93,6 @@ def wsgi_environ(
     return environ
 
 
-class StaticFile:
-    __slots__ = ("content_type", "path")
-
-    def __init__(self, path: str, content_type: str) -> None:
-        self.path = path
-        self.content_type = content_type
-
-
-def resolve_static(static_files: Mapping[str, Any] | None, path: str) -> StaticFile | None:
-    """The file ``path`` names in ``static_files`` (exact entries first, then the longest
-    directory prefix; a directory request gets its ``index.html``), or None. Paths that climb
-    out of a mapped directory are refused."""
-    if not static_files:
-        return None
-    path = unquote(path)
-    entry = static_files.get(path) if path else None
-    rest = ""
-    if entry is None:
-        best = ""
-        for prefix in static_files:
-            if not prefix:  # the '' key names the file a directory request gets
-                continue
-            base = prefix.rstrip("/") + "/"
-            if (path.startswith(base) or path + "/" == base) and len(base) > len(best):
-                best = base
-        if not best:
-            return None
-        entry = (
-            static_files.get(best)
-            or static_files.get(best.rstrip("/"))
-            or static_files.get(best.rstrip("/") or "/")
-        )
-        rest = path[len(best) :]
-    content_type = None
-    if isinstance(entry, dict):
-        content_type = entry.get("content_type")
-        entry = entry.get("filename")
-    if not isinstance(entry, str):
-        return None
-    target = entry
-    if rest or os.path.isdir(entry):
-        if ".." in rest.split("/"):
-            return None
-        target = os.path.join(entry, rest)
-        if os.path.isdir(target):
-            index = static_files.get("", "index.html")
-            if isinstance(index, dict):
-                content_type = index.get("content_type")
-                index = index.get("filename", "index.html")
-            target = os.path.join(target, index)
-    if not os.path.isfile(target):
-        return None
-    if content_type is None:
-        content_type = mimetypes.guess_type(target)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type in (
-            "application/javascript",
-            "application/json",
-        ):
-            content_type += "; charset=utf-8"
-    return StaticFile(target, content_type)
-
-
 class Mount:
     """A server mounted at a path, with static files and another app for everything else:
     what :class:`~socketwire.ASGIApp` and :class:`~socketwire.WSGIApp` have in common, and
@@ -170,10 +107,13 @@ class Mount:
         other: Any,
         static_files: dict[str, Any] | None,
         path: str | None,
+        static_follow_symlinks: bool = False,
     ) -> None:
         self.server = server
         self.other = other
         self.static_files = static_files or {}
+        #: True: symlinks inside a mapped folder may lead anywhere (see transports.static)
+        self.static_follow_symlinks = static_follow_symlinks
         self.path = mount_path(path)
 
     def route(self, path: str) -> Any:
@@ -185,10 +125,17 @@ class Mount:
             return self.other.route(path)
         return None
 
-    def static(self, path: str) -> StaticFile | None:
-        found = resolve_static(self.static_files, path)
+    def static(self, path: str, *, decoded: bool = False) -> StaticFile | None:
+        """The static file ``path`` names here or down the chain. ``decoded``: the server
+        already percent-decoded the path (ASGI ``path``, WSGI ``PATH_INFO``)."""
+        found = static.resolve(
+            self.static_files,
+            path,
+            decoded=decoded,
+            follow_symlinks=self.static_follow_symlinks,
+        )
         if found is None and isinstance(self.other, Mount):
-            return self.other.static(path)
+            return self.other.static(path, decoded=decoded)
         return found
 
     def start_managers(self) -> None:

@@ -46,8 +46,15 @@ class WSGIApp(routing.Mount):
         static_files: dict[str, Any] | None = None,
         socketio_path: str | None = "socket.io",
         engineio_path: str | None = None,
+        static_follow_symlinks: bool = False,
     ) -> None:
-        super().__init__(socketio_app, wsgi_app, static_files, engineio_path or socketio_path)
+        super().__init__(
+            socketio_app,
+            wsgi_app,
+            static_files,
+            engineio_path or socketio_path,
+            static_follow_symlinks,
+        )
 
     @property
     def wsgi_app(self) -> Any:
@@ -61,19 +68,27 @@ class WSGIApp(routing.Mount):
             if headers.get("upgrade", "").lower() == "websocket":
                 return _websocket(server, environ, headers, start_response)
             return _http(server, environ, headers, start_response)
-        static = self.static(path)
-        if static is not None and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            with open(static.path, "rb") as f:
-                body = f.read()
-            return _respond(
-                start_response, Response(200, [("Content-Type", static.content_type)], body)
-            )
+        method = environ.get("REQUEST_METHOD")
+        if method in ("GET", "HEAD"):
+            static = self.static(_text_path(path), decoded=True)
+            if static is not None:
+                status, out, with_body = static.answer(method, _headers(environ))
+                start_response(f"{status} {_REASONS.get(status, 'Unknown')}", out)
+                return static.chunks() if with_body else []
         fallback = self.fallback()
         if fallback is not None:
             return fallback[1](environ, start_response)  # type: ignore[no-any-return]
         return _respond(
             start_response, Response(404, [("Content-Type", "text/plain")], b"Not Found")
         )
+
+
+def _text_path(path_info: str) -> str:
+    """PATH_INFO as text: WSGI servers hand over the URL's bytes decoded as latin-1."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "\x00"  # refused by the static resolver
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
