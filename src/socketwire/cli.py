@@ -25,6 +25,7 @@ from typing import Any
 
 from .managers.base import AsyncManager, ManagerBase, ThreadManager
 from .transports import routing
+from .transports.http_limits import HttpLimits
 from .transports.native import serve
 
 __all__ = ["load", "main", "supervise"]
@@ -96,6 +97,11 @@ def _run_one(args: argparse.Namespace, reuse_port: bool) -> None:
             runner = uvloop.run
         except ImportError:
             pass
+    limits = {
+        name: getattr(args, name)
+        for name in HttpLimits.__dataclass_fields__
+        if getattr(args, name, None) is not None
+    }
     runner(
         _serve(
             app,
@@ -104,6 +110,7 @@ def _run_one(args: argparse.Namespace, reuse_port: bool) -> None:
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
             reuse_port=reuse_port,
+            **limits,
         )
     )
 
@@ -192,6 +199,50 @@ def main(argv: list[str] | None = None) -> None:
     )
     runner.add_argument(
         "--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for workers)"
+    )
+    defaults = HttpLimits()
+    limits = runner.add_argument_group("HTTP limits (see the README's Security section)")
+    limits.add_argument(
+        "--limit-concurrency",
+        dest="limit_concurrency",
+        type=int,
+        help="open connections; beyond, new ones get 503 (default: no limit)",
+    )
+    limits.add_argument(
+        "--timeout-keep-alive",
+        dest="keep_alive_timeout",
+        type=float,
+        help=f"seconds an idle keep-alive connection stays (default {defaults.keep_alive_timeout})",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        dest="header_timeout",
+        type=float,
+        help=f"seconds for a request's head to arrive (default {defaults.header_timeout})",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        dest="body_timeout",
+        type=float,
+        help=f"seconds between pieces of a request body (default {defaults.body_timeout})",
+    )
+    limits.add_argument(
+        "--max-header-size",
+        dest="max_header_size",
+        type=int,
+        help=f"bytes of request line and headers (default {defaults.max_header_size})",
+    )
+    limits.add_argument(
+        "--max-pipelined",
+        dest="max_pipelined",
+        type=int,
+        help=f"requests read ahead on one connection (default {defaults.max_pipelined})",
+    )
+    limits.add_argument(
+        "--max-app-body-size",
+        dest="max_app_body_size",
+        type=int,
+        help=f"bytes of a body for the wrapped app (default {defaults.max_app_body_size})",
     )
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     if args.workers < 1:

@@ -94,12 +94,13 @@ class Runner:
         assert self.port, "server not started"
         return f"http://{HOST}:{self.port}"
 
-    async def start(self, app: App | Any) -> str:
+    async def start(self, app: App | Any, **native_options: Any) -> str:
+        """``native_options``: the native server's HTTP limits (native mode only)."""
         sio = app.sio if isinstance(app, App) else app
         assert self.sio is None, "one server per test"
         self.sio = sio
         if self.mode == "native":
-            self._native = await socketwire.create_server(sio, HOST, 0)
+            self._native = await socketwire.create_server(sio, HOST, 0, **native_options)
             self.port = self._native.sockets[0].getsockname()[1]
             return self.url
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,35 @@ async def test_command_line_tls(cli_app: Path) -> None:
         proc.wait(10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_cli_http_limits(tmp_path: Path) -> None:
+    """``--limit-concurrency`` and ``--timeout-keep-alive`` reach the native server."""
+    (tmp_path / "limited.py").write_text("import socketwire\nsio = socketwire.AsyncServer()\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "socketwire", "run", "limited:sio", "--port", str(port),
+         "--limit-concurrency", "1", "--timeout-keep-alive", "1", "--log-level", "error"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            try:
+                first = socket.create_connection((HOST, port), timeout=5)
+                break
+            except OSError:
+                proc.poll()
+                assert proc.returncode is None, "the server exited"
+                time.sleep(0.05)
+        with first:
+            first.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert first.recv(12) == b"HTTP/1.1 200"
+            with socket.create_connection((HOST, port), timeout=5) as second:
+                assert second.recv(12) == b"HTTP/1.1 503"
+            data = b""
+            while chunk := first.recv(65536):  # closed after 1 s idle
+                data += chunk
+            assert b"HTTP/1.1" not in data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -24,6 +24,7 @@ from ..engineio.core import DisconnectReason
 from ..exceptions import ConnectionRefusedError, SocketwireError
 from ..server import Server
 from ..transports import native
+from ..transports.http_limits import HttpLimits
 from ..transports.wsgi import WSGIApp
 
 if TYPE_CHECKING:
@@ -626,6 +627,7 @@ class SocketIO:
                     "certfile= and keyfile="
                 )
             certfile, keyfile = ssl_context
+        limits = {k: kwargs.pop(k) for k in list(kwargs) if k in HttpLimits.__dataclass_fields__}
         server_options = {key: kwargs.pop(key) for key in list(kwargs) if key in SERVER_OPTIONS}
         extension_options = {
             key: kwargs.pop(key) for key in list(kwargs) if key in EXTENSION_OPTIONS
@@ -660,6 +662,7 @@ class SocketIO:
                 ssl_certfile=certfile,
                 ssl_keyfile=keyfile,
                 log_level=log_level,
+                **limits,
             )
 
         if use_reloader:

@@ -28,6 +28,7 @@ from ..engineio.core import PollWait, Response, Session, WebSocketAccept
 from ..engineio.packet import OutPacket
 from . import routing
 from .asgi import ASGIApp
+from .http_limits import DeadlineWheel, HttpLimits
 from .static import CHUNK_SIZE, StaticFile
 from .wsgi import WSGIApp
 
@@ -35,14 +36,14 @@ __all__ = ["HttpProtocol", "NativeServer", "create_server", "run", "serve"]
 
 logger = logging.getLogger("socketwire.server")
 
-#: the largest request body buffered for the wrapped app (Engine.IO requests are limited by
-#: the server's ``max_http_buffer_size``)
-OTHER_APP_MAX_BODY = 100 * 1024 * 1024
-
 #: requests handed to the wrapped ASGI app, kept referenced until they finish
 _background: set[asyncio.Future[None]] = set()
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+def _plain(status: int, text: bytes) -> Response:
+    return Response(status, [("Content-Type", "text/plain")], text)
 
 
 def _head(status: int, headers: list[tuple[str, str]], length: int, keep_alive: bool) -> bytes:
@@ -64,22 +65,30 @@ class HttpProtocol(asyncio.Protocol):
         "_busy",
         "_closed",
         "_drain_waiter",
+        "_draining",
         "_driver",
         "_frames",
         "_handover",
+        "_head_size",
         "_headers",
+        "_in_head",
+        "_limits",
         "_loop",
         "_loop_thread",
         "_outq",
         "_parser",
         "_pending",
         "_poll",
+        "_read_paused",
         "_registry",
         "_session",
         "_split_memo",
         "_url",
+        "_url_parts",
+        "_wheel",
         "_write_paused",
         "app",
+        "deadline",
         "scheme",
         "transport",
     )
@@ -91,11 +100,22 @@ class HttpProtocol(asyncio.Protocol):
         registry: set[HttpProtocol] | None = None,
     ) -> None:
         self.app = app
-        self._registry = registry if registry is not None else set()
+        self._registry = registry if registry is not None else Connections()
+        self._limits = getattr(self._registry, "limits", None) or HttpLimits()
+        self._wheel: DeadlineWheel | None = None
+        #: when the client's time is up (0: no deadline; see http_limits.DeadlineWheel)
+        self.deadline = 0.0
         self.scheme = scheme
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
+        self._url_parts: list[bytes] = []
+        #: the request head is being read, and how many bytes of it came so far
+        self._in_head = True
+        self._head_size = 0
+        #: reading is paused: too many pipelined requests, or the client is not reading
+        self._read_paused = False
+        self._draining = False
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
@@ -124,19 +144,42 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._registry.add(self)
         registry = self._registry
+        cap = self._limits.limit_concurrency
+        if cap is not None and len(registry) >= cap:
+            logger.warning("over limit_concurrency (%d connections): 503", cap)
+            self._reply(_plain(503, b"Service Unavailable"), False)
+            return
+        registry.add(self)
         if isinstance(registry, Connections):
             if registry.handover is None:
-                registry.handover = _Handover(self._loop)
+                registry.handover = _Handover(loop)
+            if registry.wheel is None:
+                registry.wheel = DeadlineWheel(loop)
             self._handover = registry.handover
+            self._wheel = registry.wheel
         else:
-            self._handover = _Handover(self._loop)
+            self._handover = _Handover(loop)
+            self._wheel = DeadlineWheel(loop)
+        self._wheel.set(self, self._limits.header_timeout)  # its first request's head
+
+    def deadline_passed(self) -> None:
+        """The client took too long: to send a request head or the next piece of a
+        body (408), or to start another request on an idle keep-alive connection."""
+        if self._closed or self._frames is not None or self._busy:
+            return
+        if self._in_head and self._head_size == 0:
+            self._closed = True  # idle: nothing to answer
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._reply(_plain(408, b"Request Timeout"), False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self.deadline = 0.0
         self.resume_writing()  # wakes a paused download so it ends
         self._registry.discard(self)
         if self._frames is not None and self._session is not None:
@@ -151,24 +194,38 @@ class HttpProtocol(asyncio.Protocol):
         if self._frames is not None:
             self._ws_data(data)
             return
+        if self._closed:
+            return
+        if self._in_head:
+            # counted here, before httptools buffers it: a huge header costs one read
+            self._head_size += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             offset = upgrade.args[0] if upgrade.args else len(data)
             self._upgrade(data[offset:])
+            return
         except httptools.HttpParserError:
-            self._reply(Response(400, [("Content-Type", "text/plain")], b"Bad Request"), False)
+            self._reply(_plain(400, b"Bad Request"), False)
+            return
+        if self._in_head and self._head_size > self._limits.max_header_size:
+            self._reply(_plain(431, b"Request Header Fields Too Large"), False)
 
     # ----------------------------------------------------------- httptools callbacks
 
     def on_message_begin(self) -> None:
-        self._url = b""
+        self._url_parts = []
         self._headers = {}
         self._body = []
         self._body_size = 0
+        if not self._in_head:
+            self._in_head = True
+            self._head_size = 0
+        if self._wheel is not None:
+            self._wheel.set(self, self._limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        self._url_parts.append(url)  # a list: appending to bytes would copy quadratically
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
@@ -177,10 +234,26 @@ class HttpProtocol(asyncio.Protocol):
         headers[key] = headers[key] + "," + text if key in headers else text
 
     def on_headers_complete(self) -> None:
-        length = self._headers.get("content-length")
-        self._body_limit = limit = self._limit()
+        self._in_head = False
+        self._url = b"".join(self._url_parts)
+        headers = self._headers
+        length = headers.get("content-length")
+        has_body = "transfer-encoding" in headers or (
+            length is not None and length.isdigit() and int(length) > 0
+        )
+        limit = self._limit()
+        if limit is None:
+            # nothing here takes a body: answer now rather than read (and hold) it
+            limit = 0
+            if has_body:
+                self._reply(_plain(404, b"Not Found"), False)
+                return
+        self._body_limit = limit
         if length is not None and length.isdigit() and int(length) > limit:
             self._too_big()
+            return
+        if self._wheel is not None:
+            self._wheel.set(self, self._limits.body_timeout if has_body else None)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -188,8 +261,16 @@ class HttpProtocol(asyncio.Protocol):
             self._too_big()
             return
         self._body.append(body)
+        wheel = self._wheel
+        timeout = self._limits.body_timeout
+        if wheel is not None and timeout is not None:
+            if self._loop is not None and self.deadline - self._loop.time() < timeout / 2:
+                wheel.set(self, timeout)  # moved only now and then: it files an entry
 
     def on_message_complete(self) -> None:
+        self.deadline = 0.0  # the request is in; answering it has its own timeouts
+        self._in_head = True  # what comes next is the head of another request
+        self._head_size = 0
         if self._closed or self._parser.should_upgrade():
             return  # an upgrade is answered by _upgrade, once the parser hands it over
         request = (
@@ -199,8 +280,10 @@ class HttpProtocol(asyncio.Protocol):
             b"".join(self._body),
             self._parser.should_keep_alive(),
         )
-        if self._busy:
+        if self._busy or self._pending:
             self._pending.append(request)
+            if len(self._pending) >= self._limits.max_pipelined:
+                self._pause_reading()
         else:
             self._handle(*request)
 
@@ -214,11 +297,15 @@ class HttpProtocol(asyncio.Protocol):
             return None
         return self.app.route(path)
 
-    def _limit(self) -> int:
+    def _limit(self) -> int | None:
+        """The body size the request being parsed may have, or None when nothing here
+        would read a body (no Engine.IO server at its path, no wrapped app)."""
         server = self._engine_server()
-        if server is None:
-            return OTHER_APP_MAX_BODY
-        return int(server.driver.engine.max_http_buffer_size)
+        if server is not None:
+            return int(server.driver.engine.max_http_buffer_size)
+        if self.app.fallback() is not None:
+            return self._limits.max_app_body_size
+        return None
 
     def _too_big(self) -> None:
         server = self._engine_server()
@@ -326,11 +413,38 @@ class HttpProtocol(asyncio.Protocol):
         self._busy = False
         if not keep_alive:
             self._closed = True
+            self.deadline = 0.0
             if self.transport is not None:
                 self.transport.close()
             return
-        if self._pending:
-            self._handle(*self._pending.pop(0))
+        self._next_request()
+
+    def _next_request(self) -> None:
+        """Answer queued pipelined requests, one after another (a loop, not recursion:
+        a request answered at once would otherwise nest the next one's call)."""
+        if self._draining:
+            return  # the loop below, further up the stack, goes on
+        self._draining = True
+        try:
+            while self._pending and not self._busy and not self._closed:
+                if self._write_paused:
+                    return  # resume_writing() comes back here
+                self._handle(*self._pending.pop(0))
+        finally:
+            self._draining = False
+        if self._closed or self._busy:
+            return
+        if self._read_paused and not self._write_paused:
+            self._read_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        if not self._pending and self._frames is None and self._wheel is not None:
+            self._wheel.set(self, self._limits.keep_alive_timeout)
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self.transport is not None and not self._closed:
+            self._read_paused = True
+            self.transport.pause_reading()
 
     def _send_static(
         self, static: StaticFile, method: str, headers: dict[str, str], keep_alive: bool
@@ -385,15 +499,19 @@ class HttpProtocol(asyncio.Protocol):
             waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
             await waiter
 
-    # flow control (asyncio calls these as the transport's buffer crosses its marks)
+    # flow control (asyncio calls these as the transport's buffer crosses its marks): a
+    # client that does not read what it is sent is not read from either
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if not self._closed and not self._busy:
+            self._next_request()
 
     async def _asgi(
         self,
@@ -534,6 +652,7 @@ class HttpProtocol(asyncio.Protocol):
         lines += [f"{name}: {value}" for name, value in result.headers]
         assert self.transport is not None
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self.deadline = 0.0  # the Engine.IO heartbeat watches it from now on
         self._driver = driver
         self._session = result.session
         self._frames = ws.FrameParser(driver.engine.max_http_buffer_size)
@@ -690,12 +809,15 @@ class _Handover:
 
 
 class Connections(set["HttpProtocol"]):
-    """The open connections of one server; :meth:`drained` waits until none is left."""
+    """The open connections of one server, its HTTP limits and the one timer of their
+    timeouts; :meth:`drained` waits until no connection is left."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: HttpLimits | None = None) -> None:
         super().__init__()
         self._empty: asyncio.Event | None = None
         self.handover: _Handover | None = None
+        self.limits = limits or HttpLimits()
+        self.wheel: DeadlineWheel | None = None
 
     def discard(self, connection: object) -> None:
         super().discard(connection)
@@ -733,6 +855,8 @@ class NativeServer:
     async def wait_closed(self) -> None:
         await self._server.wait_closed()
         await self.connections.drained(timeout=5)
+        if self.connections.wheel is not None:
+            self.connections.wheel.close()
 
     async def serve_forever(self) -> None:
         await self._server.serve_forever()
@@ -754,13 +878,21 @@ async def create_server(
     ssl_keyfile: str | None = None,
     sock: Any = None,
     reuse_port: bool = False,
+    **limits: Any,
 ) -> NativeServer:
     """Start serving ``app`` (a socketwire server, ``ASGIApp`` or ``WSGIApp``) on
-    the running loop."""
+    the running loop. ``limits`` are :class:`~socketwire.transports.http_limits.HttpLimits`
+    fields (``max_header_size``, ``header_timeout``, ``body_timeout``,
+    ``keep_alive_timeout``, ``max_pipelined``, ``limit_concurrency``,
+    ``max_app_body_size``)."""
+    options = dict(limits)
+    http_limits = HttpLimits.from_options(options)
+    if options:
+        raise TypeError(f"unknown server options: {', '.join(sorted(options))}")
     asgi_app = _as_app(app)
     context = _ssl_context(ssl_certfile, ssl_keyfile)
     scheme = "https" if context else "http"
-    connections = Connections()
+    connections = Connections(http_limits)
 
     def factory() -> HttpProtocol:
         return HttpProtocol(asgi_app, scheme, connections)
@@ -798,12 +930,17 @@ def run(
     ssl_keyfile: str | None = None,
     log_level: str | None = None,
     use_uvloop: bool = True,
+    **limits: Any,
 ) -> None:
     """Run ``app`` on socketwire's native asyncio server until interrupted (uses uvloop
-    when it is installed)."""
+    when it is installed). ``limits``: the HTTP limits of :func:`create_server`."""
+    unknown = dict(limits)
+    HttpLimits.from_options(unknown)
+    if unknown:  # a misspelt limit fails here, not inside the loop
+        raise TypeError(f"unknown server options: {', '.join(sorted(unknown))}")
     if log_level:
         logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    main = serve(app, host, port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    main = serve(app, host, port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, **limits)
     runner: Callable[[Any], Any] = asyncio.run
     if use_uvloop:
         try:
