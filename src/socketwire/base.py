@@ -212,6 +212,8 @@ class HandlerRegistry:
                 fn = handlers.get("*")
                 if fn is not None:
                     return fn, [event, nsp]
+        if event.__class__ is not str:
+            return None, []  # a numeric event name (valid on the wire) has no on_<name>
         ns_handler = self.namespace_handlers.get(nsp)
         prefix: list[Any] = []
         if ns_handler is None:

@@ -384,14 +384,28 @@ class ServerFacade(base.HandlerRegistry):
             if self._monitor is not None:
                 self._monitor.observe(events)
             for event in events:
-                if isinstance(event, EventReceived):
-                    self._on_event(event)
-                elif isinstance(event, AckReceived):
-                    self._run(event.socket, event.callback, event.args, None)
-                elif isinstance(event, ConnectRequest):
-                    self._on_connect(event)
-                elif isinstance(event, Disconnected):
-                    self._on_disconnect(event)
+                try:
+                    if isinstance(event, EventReceived):
+                        self._on_event(event)
+                    elif isinstance(event, AckReceived):
+                        self._run(event.socket, event.callback, event.args, None)
+                    elif isinstance(event, ConnectRequest):
+                        self._on_connect(event)
+                    elif isinstance(event, Disconnected):
+                        self._on_disconnect(event)
+                except Exception as exc:
+                    # One client's event must not break the flush that writes everyone's
+                    # output: that client is closed, the others go on.
+                    self._dispatch_failed(event.socket, exc)
+
+    def _dispatch_failed(self, socket: Socket, exc: Exception) -> None:
+        self.logger.error(
+            "closing connection %s: dispatching its packet raised %r",
+            socket.client.session.sid,
+            exc,
+            exc_info=exc,
+        )
+        self.core.engine.close(socket.client.session, DisconnectReason.TRANSPORT_ERROR)
 
     def _on_event(self, event: EventReceived) -> None:
         socket = event.socket

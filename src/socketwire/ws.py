@@ -97,6 +97,24 @@ def close_frame(code: int = NORMAL, reason: str = "") -> bytes:
     return encode_frame(CLOSE, struct.pack("!H", code) + reason.encode())
 
 
+def _check_close(payload: bytes) -> None:
+    """A client's close frame: empty, or a valid code and a UTF-8 reason (RFC 6455 5.5.1,
+    7.4); anything else fails the connection with 1002 (1007 for the reason's bytes)."""
+    if not payload:
+        return
+    if len(payload) == 1:
+        raise WebSocketError(PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not (
+        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    ):  # 1004-1006 and 1015 are never sent; the rest is unassigned
+        raise WebSocketError(PROTOCOL_ERROR, f"invalid close code {code}")
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebSocketError(INVALID_DATA, "close reason is not UTF-8") from exc
+
+
 class FrameParser:
     """Incremental parser of client frames.
 
@@ -169,6 +187,10 @@ class FrameParser:
                 payload = apply_mask(bytes(buffer[pos + head + 4 : pos + total]), mask)
                 pos += total
                 if opcode >= 0x8:
+                    if opcode == CLOSE:
+                        _check_close(payload)
+                    elif opcode != PING and opcode != PONG:
+                        raise WebSocketError(PROTOCOL_ERROR, f"reserved opcode {opcode:#x}")
                     messages.append((opcode, payload))
                     continue
                 if opcode == CONT:

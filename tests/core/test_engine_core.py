@@ -121,8 +121,20 @@ def test_pong_in_a_post_counts_even_if_processed_after_deadline() -> None:
     engine, _ = make()
     session, _ = handshake(engine)
     engine.handle_timer(0.3)
+    assert poll(engine, session, 0.31).body == b"2"  # the client gets its ping
     post(engine, session, "3", 0.55)  # arrived; the core looks at it before the timers
     assert not session.closed
+
+
+def test_a_pong_to_a_ping_still_in_the_outbox_does_not_count() -> None:
+    """A client that never polls never saw the ping: its blind pongs keep nothing alive."""
+    engine, listener = make()
+    session, _ = handshake(engine)
+    engine.handle_timer(0.3)  # the ping is queued, never fetched
+    post(engine, session, "3", 0.35)
+    engine.handle_timer(0.6)
+    assert session.closed
+    assert listener.closed == [(session.sid, DisconnectReason.PING_TIMEOUT)]
 
 
 def test_duplicate_poll_closes_session() -> None:

@@ -242,6 +242,7 @@ class Session:
         "data",
         "environ",
         "outbox",
+        "ping_queued",
         "poll_request",
         "poll_waiter",
         "probe_ws",
@@ -265,6 +266,8 @@ class Session:
         #: ``state is CLOSED``, kept as a plain attribute: it is read on every write
         self.closed = False
         self.outbox: list[OutPacket] = []
+        #: the outstanding ping still sits in the outbox: a pong cannot be answering it
+        self.ping_queued = False
         self.poll_waiter: Any = None
         #: the parked poll's request (its headers decide CORS and compression)
         self.poll_request: Request | None = None
@@ -665,7 +668,9 @@ class EngineCore:
             self.listener.on_message(session, data)
         elif type_ == _PONG:
             timer = session.timer
-            if timer is not None and timer.kind == "pong":
+            # Only a pong to a ping the client was handed counts: a client that never
+            # reads (or never polls) cannot keep itself alive with blind pongs.
+            if timer is not None and timer.kind == "pong" and not session.ping_queued:
                 timer.cancel()
                 session.timer = self.timers.schedule(now + self.ping_interval, "ping", session)
         elif type_ == _CLOSE:
@@ -722,6 +727,7 @@ class EngineCore:
         if not packets and not session.closed:
             return _NO_PACKETS
         session.outbox = []
+        session.ping_queued = False
         if session.closed and session.close_packet is not None:
             packets.append(session.close_packet)
             session.close_packet = None
@@ -731,6 +737,7 @@ class EngineCore:
     def _take_outbox(session: Session) -> list[OutPacket]:
         packets = session.outbox
         session.outbox = []
+        session.ping_queued = False
         return packets
 
     def _mark(self, session: Session) -> None:
@@ -792,6 +799,7 @@ class EngineCore:
                 if session.state is CLOSED:
                     continue
                 self.send(session, pk.PING)
+                session.ping_queued = True
                 # Counted from when the ping was due, so a late timer does not extend the
                 # allowance; but never less than half of it, so an overloaded server does
                 # not time out clients it was slow to ping.

@@ -247,6 +247,14 @@ class SocketIOCore:
             if self.logger:
                 self.logger.warning("closing connection %s: %s", session.sid, exc)
             self.engine.close(session, DisconnectReason.TRANSPORT_ERROR, send_close=False)
+        except Exception as exc:
+            # Whatever one client's bytes make fail (a decoder's RecursionError, a JSON
+            # module's odd exception) ends that client alone, never the shared flush.
+            if self.logger:
+                self.logger.warning(
+                    "closing connection %s: its packet raised %r", session.sid, exc, exc_info=exc
+                )
+            self.engine.close(session, DisconnectReason.TRANSPORT_ERROR, send_close=False)
 
     def _dispatch(self, client: Client, packet: sio.Packet) -> None:
         type_ = packet.type

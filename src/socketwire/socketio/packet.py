@@ -182,6 +182,8 @@ def decode(text: str, max_attachments: int = 10, json: Any = None) -> Packet:
             data = orjson.loads(body) if json is None else json.loads(body)
         except (ValueError, TypeError) as exc:  # both modules' JSONDecodeError are ValueErrors
             raise ProtocolError("invalid JSON payload") from exc
+        except RecursionError as exc:  # the standard library's json on deep nesting
+            raise ProtocolError("JSON payload nested too deeply") from exc
     _validate(type_, data, id_)
     packet = Packet(type_, nsp, data, id_, attachments)
     if type_ >= BINARY_EVENT:
@@ -213,29 +215,52 @@ def _validate(type_: int, data: Any, id_: int | None) -> None:
         raise ProtocolError(f"invalid payload for {PacketType(type_).name}")
 
 
+#: how deep a binary packet's data may nest (its placeholders are searched for); a text
+#: packet's depth is bounded by the JSON decoder (orjson: 1024)
+MAX_BINARY_NESTING = 512
+
+
+def _is_placeholder(data: dict[Any, Any]) -> bool:
+    return data.get("_placeholder") is True and "num" in data
+
+
 def _count_placeholders(data: Any, limit: int) -> int:
-    """Check every placeholder index is below ``limit``; -1 if one is not."""
-    if isinstance(data, list):
-        for item in data:
-            if _count_placeholders(item, limit) < 0:
-                return -1
-    elif isinstance(data, dict):
-        if data.get("_placeholder") is True:
-            num = data.get("num")
-            if not isinstance(num, int) or isinstance(num, bool) or not 0 <= num < limit:
-                return -1
-            return 0
-        for item in data.values():
-            if _count_placeholders(item, limit) < 0:
-                return -1
+    """Check every placeholder index is below ``limit``; -1 if one is not. Iterative, and
+    refuses data nested deeper than :data:`MAX_BINARY_NESTING` (ProtocolError): a
+    client's packet must not be able to exhaust the interpreter's stack."""
+    stack = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_BINARY_NESTING:
+            raise ProtocolError("binary packet nested too deeply")
+        if isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            if item.get("_placeholder") is True:
+                num = item.get("num")
+                if not isinstance(num, int) or isinstance(num, bool) or not 0 <= num < limit:
+                    return -1
+                continue
+            stack.extend((child, depth + 1) for child in item.values())
     return 0
 
 
 def _reconstruct(data: Any, buffers: list[bytes]) -> Any:
-    if isinstance(data, list):
-        return [_reconstruct(item, buffers) for item in data]
-    if isinstance(data, dict):
-        if data.get("_placeholder") is True and "num" in data:
-            return buffers[data["num"]]
-        return {key: _reconstruct(value, buffers) for key, value in data.items()}
+    """``data`` (freshly decoded, so ours to change) with each placeholder replaced by its
+    buffer, in place and without recursion (its depth was checked by
+    :func:`_count_placeholders`)."""
+    if isinstance(data, dict) and _is_placeholder(data):
+        return buffers[data["num"]]
+    stack = [data]
+    while stack:
+        container = stack.pop()
+        items = enumerate(container) if isinstance(container, list) else container.items()
+        for key, value in list(items):
+            if isinstance(value, dict):
+                if _is_placeholder(value):
+                    container[key] = buffers[value["num"]]
+                else:
+                    stack.append(value)
+            elif isinstance(value, list):
+                stack.append(value)
     return data
