@@ -32,6 +32,8 @@ ENGINE_OPTIONS = (
     "compression_threshold",
     "upgrade_timeout",
     "allow_upgrades",
+    "max_buffered_bytes",
+    "max_buffered_packets",
 )
 # python-socketio options accepted for compatibility and not needed here
 IGNORED_OPTIONS = (

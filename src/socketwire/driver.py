@@ -38,11 +38,17 @@ logger = logging.getLogger("socketwire.server")
 
 
 class WebSocketHandle(Protocol):
-    """What a transport gives the driver for one accepted WebSocket. ``send_packets`` and
-    ``close`` are called with the driver's lock held: they must not block."""
+    """What a transport gives the driver for one accepted WebSocket. ``send_packets``,
+    ``close`` and ``backlog`` are called with the driver's lock held: they must not block.
+
+    ``backlog()`` is how much output (bytes, or characters of text frames) the handle holds
+    that the client has not taken yet: the driver closes a client whose backlog passes the
+    server's ``max_buffered_bytes`` ('slow consumer'). A handle may also have ``abort()``,
+    which drops what is buffered and closes at once (used for that close)."""
 
     def send_packets(self, packets: list[OutPacket]) -> None: ...
     def close(self) -> None: ...
+    def backlog(self) -> int: ...
 
 
 class _NoLock:
@@ -264,6 +270,12 @@ class Driver:
             packets = engine.take_ws_output(session)
             if packets:
                 ws.send_packets(packets)
+                cap = engine.max_buffered_bytes
+                if cap and ws.backlog() > cap:
+                    engine.slow_consumer(session, len(packets), ws.backlog())
+                    session.ws = None
+                    getattr(ws, "abort", ws.close)()  # what it holds would never be read
+                    return
             if session.closed:
                 session.ws = None
                 ws.close()

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import socketwire
-from socketwire import ws as wsproto
 
 from .conftest import App, guarded
+from .wire import RawWebSocket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,53 +70,6 @@ async def test_nesting_within_the_limit_is_delivered(server, wire):
     for _ in range(100):
         value = value[0]
     assert value == b"\x01"
-
-
-class RawWebSocket:
-    """An Engine.IO WebSocket spoken byte by byte (frames masked with a zero key, so the
-    payload is sent as written), for frames no client library would produce."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> RawWebSocket:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        raw = cls(reader, writer)
-        opcode, payload = await raw.frame()
-        assert opcode == wsproto.TEXT and payload.startswith(b"0{"), payload
-        return raw
-
-    def send(self, first: int, payload: bytes) -> None:
-        assert len(payload) < 126
-        self.writer.write(bytes([first, 0x80 | len(payload)]) + b"\x00\x00\x00\x00" + payload)
-
-    async def frame(self) -> tuple[int, bytes]:
-        head = await asyncio.wait_for(self.reader.readexactly(2), 5)
-        length = head[1] & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", await self.reader.readexactly(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
-        return head[0] & 0x0F, await self.reader.readexactly(length)
-
-    async def close_code(self) -> int:
-        """The code of the server's close frame (other frames skipped)."""
-        while True:
-            opcode, payload = await self.frame()
-            if opcode == wsproto.CLOSE:
-                return int(struct.unpack("!H", payload[:2])[0])
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def code(value: int) -> bytes:

@@ -18,6 +18,8 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
+import struct
 from collections import defaultdict
 from typing import Any
 
@@ -543,3 +545,56 @@ class Raw:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+
+
+class RawWebSocket:
+    """An Engine.IO WebSocket spoken byte by byte (frames masked with a zero key, so the
+    payload is sent as written), for frames no client library would produce."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int, rcvbuf: int | None = None) -> RawWebSocket:
+        """``rcvbuf``: a small receive buffer, for a client that will stop reading."""
+        sock = socket.socket()
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        raw = cls(reader, writer)
+        opcode, payload = await raw.frame()
+        assert opcode == 0x1 and payload.startswith(b"0{"), payload
+        return raw
+
+    def send(self, first: int, payload: bytes) -> None:
+        assert len(payload) < 126
+        self.writer.write(bytes([first, 0x80 | len(payload)]) + b"\x00\x00\x00\x00" + payload)
+
+    async def frame(self) -> tuple[int, bytes]:
+        head = await asyncio.wait_for(self.reader.readexactly(2), 5)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await self.reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+        return head[0] & 0x0F, await self.reader.readexactly(length)
+
+    async def close_code(self) -> int:
+        """The code of the server's close frame (other frames skipped)."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x8:
+                return int(struct.unpack("!H", payload[:2])[0])
+
+    def close(self) -> None:
+        self.writer.close()

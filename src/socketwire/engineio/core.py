@@ -134,6 +134,9 @@ class DisconnectReason(str, enum.Enum):
     PING_TIMEOUT = "ping timeout"
     TRANSPORT_CLOSE = "transport close"
     TRANSPORT_ERROR = "transport error"
+    #: socketwire's own: the client took its output more slowly than it was produced, and
+    #: its backlog passed ``max_buffered_bytes`` / ``max_buffered_packets``
+    SLOW_CONSUMER = "slow consumer"
 
     def __str__(self) -> str:
         return self.value
@@ -242,6 +245,7 @@ class Session:
         "data",
         "environ",
         "outbox",
+        "outbox_bytes",
         "ping_queued",
         "poll_request",
         "poll_waiter",
@@ -266,6 +270,8 @@ class Session:
         #: ``state is CLOSED``, kept as a plain attribute: it is read on every write
         self.closed = False
         self.outbox: list[OutPacket] = []
+        #: the size of what is in ``outbox`` (characters or bytes), for the output cap
+        self.outbox_bytes = 0
         #: the outstanding ping still sits in the outbox: a pong cannot be answering it
         self.ping_queued = False
         self.poll_waiter: Any = None
@@ -317,6 +323,8 @@ class EngineCore:
         compression_threshold: int = 1024,
         upgrade_timeout: float = 10,
         allow_upgrades: bool = True,
+        max_buffered_bytes: int | None = 16 * 1024 * 1024,
+        max_buffered_packets: int | None = 10_000,
         logger: Any = None,
     ) -> None:
         self.listener = listener
@@ -336,6 +344,9 @@ class EngineCore:
         self.upgrade_timeout = upgrade_timeout
         #: False: polling sessions stay on polling (python-engineio's ``allow_upgrades``)
         self.allow_upgrades = allow_upgrades
+        #: a client whose output backlog passes either is closed ('slow consumer'); None: off
+        self.max_buffered_bytes = max_buffered_bytes or 0
+        self.max_buffered_packets = max_buffered_packets or 0
         self.logger = logger
         self.sessions: dict[str, Session] = {}
         self.timers = TimerQueue()
@@ -548,6 +559,7 @@ class EngineCore:
             # out with the next poll, which the client sends at once.
             packets = outbox[:MAX_POLL_PACKETS]
             del outbox[:MAX_POLL_PACKETS]
+            session.outbox_bytes -= sum(len(packet.data) for packet in packets)
             return self._payload_response(session, packets, request, cors)
         packets = self._take_outbox(session)
         if session.closed and session.close_packet is not None:
@@ -691,22 +703,52 @@ class EngineCore:
         """Queue ``packet`` for ``session`` (dropped if the session is closed)."""
         if session.state is CLOSED:
             return
-        session.outbox.append(packet)
+        outbox = session.outbox
+        outbox.append(packet)
+        session.outbox_bytes += len(packet.data)
         if not session._dirty:
             session._dirty = True
             self._dirty.append(session)
+        if (
+            session.outbox_bytes > self.max_buffered_bytes > 0
+            or len(outbox) > self.max_buffered_packets > 0
+        ):
+            self.slow_consumer(session, len(outbox), session.outbox_bytes)
 
     def send_many(self, sessions: Iterable[Session], packets: list[OutPacket]) -> None:
         """Queue the same encoded packets for many sessions (a broadcast)."""
         dirty = self._dirty
         closed = CLOSED
+        size = sum(len(packet.data) for packet in packets)
+        max_bytes = self.max_buffered_bytes or 1 << 62
+        max_packets = self.max_buffered_packets or 1 << 62
         for session in sessions:
             if session.state is closed:
                 continue
-            session.outbox.extend(packets)
+            outbox = session.outbox
+            outbox.extend(packets)
+            session.outbox_bytes += size
             if not session._dirty:
                 session._dirty = True
                 dirty.append(session)
+            if session.outbox_bytes > max_bytes or len(outbox) > max_packets:
+                self.slow_consumer(session, len(outbox), session.outbox_bytes)
+
+    def slow_consumer(self, session: Session, packets: int, size: int) -> None:
+        """``session``'s client takes its output too slowly: close it, dropping what is
+        queued for it (it would never read it)."""
+        if session.state is CLOSED:
+            return
+        if self.logger:
+            self.logger.warning(
+                "closing %s: slow consumer (%d packets, %d bytes waiting)",
+                session.sid,
+                packets,
+                size,
+            )
+        session.outbox = []
+        session.outbox_bytes = 0
+        self.close(session, DisconnectReason.SLOW_CONSUMER, send_close=False)
 
     def take_dirty(self) -> list[Session]:
         """Sessions with output to write or a state change to act on, since the last call."""
@@ -727,6 +769,7 @@ class EngineCore:
         if not packets and not session.closed:
             return _NO_PACKETS
         session.outbox = []
+        session.outbox_bytes = 0
         session.ping_queued = False
         if session.closed and session.close_packet is not None:
             packets.append(session.close_packet)
@@ -737,6 +780,7 @@ class EngineCore:
     def _take_outbox(session: Session) -> list[OutPacket]:
         packets = session.outbox
         session.outbox = []
+        session.outbox_bytes = 0
         session.ping_queued = False
         return packets
 

@@ -92,6 +92,9 @@ class _Handle:
     def close(self) -> None:
         self.client._engine_closed()
 
+    def backlog(self) -> int:
+        return 0  # delivered as it is sent
+
     def drain(self) -> None:
         pass
 

@@ -90,17 +90,27 @@ async def _http(server: Any, request: Any, headers: dict[str, str]) -> Any:
 class _AiohttpWebSocket:
     """The driver's handle: packets queue here and one writer task sends them in order."""
 
-    __slots__ = ("_closing", "_queue", "_wakeup", "_ws")
+    __slots__ = ("_closing", "_queue", "_queued", "_wakeup", "_ws")
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
         self._queue: collections.deque[OutPacket] = collections.deque()
+        self._queued = 0
         self._wakeup = asyncio.Event()
         self._closing = False
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         self._queue.extend(packets)
+        self._queued += sum(len(packet.data) for packet in packets)
         self._wakeup.set()
+
+    def backlog(self) -> int:
+        return self._queued
+
+    def abort(self) -> None:
+        self._queue.clear()
+        self._queued = 0
+        self.close()
 
     def close(self) -> None:
         self._closing = True
@@ -114,6 +124,7 @@ class _AiohttpWebSocket:
                 self._wakeup.clear()
                 while queue:
                     data = queue.popleft().data
+                    self._queued -= len(data)
                     if isinstance(data, str):
                         await self._ws.send_str(data)
                     else:

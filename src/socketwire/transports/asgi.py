@@ -252,10 +252,21 @@ class _ASGIWebSocket:
     not handling a message (a broadcast, a timer), drains the rest. A connection that only
     answers its own messages never gets a writer task (nor its event)."""
 
-    __slots__ = ("_busy", "_closed", "_closing", "_queue", "_send", "_wakeup", "_writer", "reading")
+    __slots__ = (
+        "_busy",
+        "_closed",
+        "_closing",
+        "_queue",
+        "_queued",
+        "_send",
+        "_wakeup",
+        "_writer",
+        "reading",
+    )
 
     def __init__(self, send: Send) -> None:
         self._queue: collections.deque[OutPacket] = collections.deque()
+        self._queued = 0  # the size of what is in the queue
         self._send = send
         self._closing = False
         self._closed = False  # the close frame went out
@@ -267,6 +278,7 @@ class _ASGIWebSocket:
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         self._queue.extend(packets)
+        self._queued += sum(len(packet.data) for packet in packets)
         if not self.reading:
             self._wake()
 
@@ -274,6 +286,15 @@ class _ASGIWebSocket:
         self._closing = True
         if not self.reading:
             self._wake()
+
+    def backlog(self) -> int:
+        return self._queued
+
+    def abort(self) -> None:
+        """A slow consumer: what is queued is dropped; the close goes out next."""
+        self._queue.clear()
+        self._queued = 0
+        self.close()
 
     def _wake(self) -> None:
         if self._wakeup is None:
@@ -292,6 +313,7 @@ class _ASGIWebSocket:
             send = self._send
             while queue:
                 data = queue.popleft().data
+                self._queued -= len(data)
                 if isinstance(data, str):
                     await send({"type": "websocket.send", "text": data})
                 else:

@@ -702,6 +702,24 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self._ws_close(1000)
 
+    def backlog(self) -> int:
+        transport = self.transport
+        queued = self._outq
+        held = sum(len(item) for item in queued if item) if queued else 0
+        return held + (transport.get_write_buffer_size() if transport is not None else 0)
+
+    def abort(self) -> None:
+        """A slow consumer: drop what is buffered for it and close now (``close()`` would
+        keep the buffer until the client reads it, which it does not)."""
+        if threading.get_ident() != self._loop_thread:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.abort)
+            return
+        self._outq = []
+        self._closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def _hand_over(self, item: bytes | None) -> None:
         """Output from a thread other than the loop's (a threaded server): queued in order
         and written by the loop (see :class:`_Handover`)."""

@@ -315,3 +315,8 @@ class _TornadoWebSocket:
 
     def close(self) -> None:
         self._handler.close()
+
+    def backlog(self) -> int:
+        """Tornado buffers written frames in its stream, out of reach here (its
+        ``max_write_buffer_size`` bounds them)."""
+        return 0

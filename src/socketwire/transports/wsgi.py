@@ -165,12 +165,22 @@ def _http(
 class _SyncWebSocket:
     """The driver's handle on a WebSocket owned by a WSGI request thread."""
 
-    __slots__ = ("_close_code", "_closing", "_driver", "_frames", "_lock", "_sock", "closed")
+    __slots__ = (
+        "_close_code",
+        "_closing",
+        "_driver",
+        "_frames",
+        "_lock",
+        "_queued",
+        "_sock",
+        "closed",
+    )
 
     def __init__(self, sock: Any, driver: ThreadDriver) -> None:
         self._sock = sock
         self._driver = driver
         self._frames: collections.deque[bytes] = collections.deque()
+        self._queued = 0  # bytes in _frames
         self._lock = threading.Lock()
         self._closing = False
         self._close_code = ws.NORMAL
@@ -178,8 +188,22 @@ class _SyncWebSocket:
 
     # called under the driver's lock: queue only
     def send_packets(self, packets: list[OutPacket]) -> None:
-        self._frames.extend(ws.frame_for(packet) for packet in packets)
+        frames = [ws.frame_for(packet) for packet in packets]
+        self._frames.extend(frames)
+        self._queued += sum(len(frame) for frame in frames)
         self._driver.queue_drain(self)
+
+    def backlog(self) -> int:
+        return self._queued
+
+    def abort(self) -> None:
+        """A slow consumer: shut the socket down, which also frees a thread blocked
+        writing to it; what is queued is dropped."""
+        self._frames.clear()
+        self._queued = 0
+        self.closed = self._closing = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket_module.SHUT_RDWR)
 
     def close(self, code: int = ws.NORMAL) -> None:
         self._closing = True
@@ -195,7 +219,9 @@ class _SyncWebSocket:
             frames = self._frames
             try:
                 while frames:
-                    self._sock.sendall(frames.popleft())
+                    frame = frames.popleft()
+                    self._queued -= len(frame)
+                    self._sock.sendall(frame)
                 if self._closing and not self.closed:
                     self.closed = True
                     self._sock.sendall(ws.close_frame(self._close_code))
@@ -204,6 +230,7 @@ class _SyncWebSocket:
             except OSError:
                 self.closed = True
                 frames.clear()
+                self._queued = 0
 
 
 def _websocket(
