@@ -1,16 +1,19 @@
 """``Server``: the Socket.IO server for threaded applications (python-socketio's ``Server``).
 
-Handlers are plain functions run on a pool of worker threads, so one that blocks holds up
-only its own client. A client's ``connect``, events and ``disconnect`` run one after another
-in arrival order when ``async_handlers`` is False; with the default True its events may run
-concurrently (as in python-socketio), but ``connect`` always finishes before anything else
-of that client runs and ``disconnect`` runs last.
+Handlers are plain functions run on a pool of worker threads (see :mod:`.client_jobs`).
+Each client's events start in arrival order and run one at a time, so quick handlers also
+finish in order; clients are served round robin. With ``async_handlers=True`` (the
+default) a handler that runs longer than ``handler_stall`` (0.1 s) lets its client's next
+events start beside it, so a blocking handler holds up nobody for long; with False a
+client's handlers run strictly one after another. ``connect`` finishes before anything else
+of that client starts, and ``disconnect`` starts after its other handlers have finished,
+except one running longer than ``handler_stall`` (which may be waiting for it).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -19,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import base
+from .client_jobs import ClientJobs
 from .driver import ThreadDriver
+from .engineio.core import DisconnectReason
 from .exceptions import DisconnectedError, TimeoutError
 from .facade import FAILED, Done, ServerFacade
 from .socketio.core import Socket
@@ -86,6 +91,8 @@ class Server(ServerFacade):
         engineio_logger: bool | logging.Logger = False,
         handler_threads: int = 100,
         async_mode: str | None = None,
+        handler_stall: float = 0.1,
+        max_queued_events: int = 10_000,
         **kwargs: Any,
     ) -> None:
         check_async_mode(async_mode)
@@ -104,8 +111,13 @@ class Server(ServerFacade):
         )
         self.driver: ThreadDriver = ThreadDriver(self.core.engine, self._dispatch)
         self._pool = ThreadPoolExecutor(handler_threads, thread_name_prefix="socketwire")
-        #: per-client serial queues: sid -> jobs waiting, present while one is running
-        self._queues: dict[str, collections.deque[Job]] = {}
+        #: python-socketio's ``async_handlers``: a handler running longer than this lets
+        #: its client's next events start beside it (None: strictly one at a time)
+        self.handler_stall = handler_stall if async_handlers else None
+        self.max_queued_events = max_queued_events
+        self._jobs = ClientJobs(
+            self._pool.submit, self.handler_stall, max_queued_events, self._flooded
+        )
         self._calls: dict[str, set[_Call]] = {}
 
     # ------------------------------------------------------------------ emitting
@@ -333,26 +345,24 @@ class Server(ServerFacade):
         expected: tuple[type[BaseException], ...] = (),
     ) -> None:
         job: Job = (fn, args, done, expected)
-        serial = kind == "lifecycle" or (kind == "event" and not self.async_handlers)
-        if not serial:
-            self._pool.submit(self._execute, job)
+        if kind == "ack":
+            self._pool.submit(self._execute, job)  # an ack callback: no order to keep
             return
-        queue = self._queues.get(socket.sid)
-        if queue is not None:
-            queue.append(job)  # the client's running job picks it up
-            return
-        self._queues[socket.sid] = collections.deque()
-        self._pool.submit(self._drain, socket.sid, job)
+        self._jobs.add(
+            socket.sid, functools.partial(self._execute, job), barrier=kind == "lifecycle"
+        )
 
-    def _drain(self, sid: str, job: Job) -> None:
-        while True:
-            self._execute(job)
-            with self.driver.lock:
-                queue = self._queues[sid]
-                if not queue:
-                    del self._queues[sid]
-                    return
-                job = queue.popleft()
+    def _flooded(self, sid: str) -> None:
+        """A client queued more events than ``max_queued_events``: it alone is closed."""
+        self.logger.warning(
+            "closing %s: more than %d events waiting for handlers", sid, self.max_queued_events
+        )
+        with self.driver.lock:
+            socket = self.core.sockets.get(sid)
+            if socket is not None:
+                self.core.engine.close(socket.client.session, DisconnectReason.TRANSPORT_ERROR)
+                self.driver.flush()
+        self.driver._after()
 
     def _execute(self, job: Job) -> None:
         fn, args, done, expected = job

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -270,6 +271,44 @@ def test_blocking_handler_leaves_other_clients_alone(clients: Any) -> None:
         assert thread.is_alive()
     finally:
         assert other.call("release", key) == "released"
+        thread.join(WAIT)
+    assert result == [True]
+
+
+def test_a_burst_comes_back_in_order(clients: Any) -> None:
+    """300 events from one client to a handler that emits back: they start in arrival
+    order and, being quick, finish in order, on every threaded serving mode."""
+    client = clients().connect()
+    got: list[int] = []
+    done = threading.Event()
+
+    def ordered(n: int) -> None:
+        got.append(n)
+        if len(got) == 300:
+            done.set()
+
+    client.sio.on("ordered", ordered)
+    for n in range(300):
+        client.sio.emit("order", n)
+    assert done.wait(WAIT), f"{len(got)} of 300 came back"
+    assert got == list(range(300))
+
+
+def test_a_blocking_handler_does_not_stop_its_client_for_long(clients: Any) -> None:
+    """With async_handlers=True (the default) the client's next events start beside a
+    handler that blocks (after handler_stall, 0.1 s)."""
+    key = tag()
+    blocked = clients().connect()
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(blocked.call("block", key)))
+    thread.start()
+    try:
+        assert blocked.call("is_blocked", key) is True
+        started = time.monotonic()
+        assert blocked.call("echo", "me too") == "me too"
+        assert time.monotonic() - started < 1.0
+    finally:
+        assert blocked.call("release", key) == "released"
         thread.join(WAIT)
     assert result == [True]
 

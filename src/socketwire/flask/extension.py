@@ -52,6 +52,8 @@ SERVER_OPTIONS = (
     "connect_timeout",
     "max_attachments",
     "handler_threads",
+    "handler_stall",
+    "max_queued_events",
 )
 
 

@@ -269,6 +269,10 @@ def create_app(**options: Any) -> tuple[Flask, SocketIO]:
         socketio.start_background_task(ticker)
         return "started"
 
+    @socketio.on("order")
+    def on_order(n: int) -> None:
+        emit("ordered", n)  # a chat app's "message in, message out"
+
     @socketio.on("block")
     def on_block(key: str) -> bool:
         signals["blocked:" + key].set()
