@@ -40,10 +40,10 @@ class MemoryAdapter:
 
     def join(self, socket: Socket, room: str) -> None:
         self.rooms.setdefault(socket.nsp, {}).setdefault(room, {})[socket.sid] = socket
-        socket.rooms.add(room)
+        socket.rooms[room] = None
 
     def leave(self, socket: Socket, room: str) -> None:
-        socket.rooms.discard(room)
+        socket.rooms.pop(room, None)
         nsp_rooms = self.rooms.get(socket.nsp)
         if nsp_rooms is None:
             return

@@ -7,13 +7,13 @@ these methods, and how a handler is *run* (awaited as a task, or called on a wor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import base
 from .cluster import ClusterNode, Gathering, Query, Recipient, _describe
 from .driver import Driver
-from .engineio.core import DisconnectReason
+from .engineio.core import DisconnectReason, EngineCore, Session
 from .exceptions import BadNamespaceError, DisconnectedError, TimeoutError
 from .managers.helpers import LocalManager
 from .socketio.core import (
@@ -53,6 +53,24 @@ class Monitor(Protocol):
         self, nsp: str, args: list[Any], rooms: list[str] | None, skip: list[str] | None
     ) -> None:
         """An emit of ``args`` (event name first) to ``nsp`` went out."""
+
+
+class _EnvironView(Mapping[str, dict[str, Any]]):
+    """The environs of the open Engine.IO sessions, by sid, without copying them."""
+
+    __slots__ = ("_sessions",)
+
+    def __init__(self, sessions: Mapping[str, Session]) -> None:
+        self._sessions = sessions
+
+    def __getitem__(self, sid: str) -> dict[str, Any]:
+        return self._sessions[sid].request.environ
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._sessions))
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
 
 class ServerFacade(base.HandlerRegistry):
@@ -350,6 +368,19 @@ class ServerFacade(base.HandlerRegistry):
     def get_environ(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
         """The WSGI-style environ of the request that opened ``sid``'s connection."""
         return self._socket(sid, namespace).client.session.request.environ
+
+    @property
+    def eio(self) -> EngineCore:
+        """python-socketio's ``sio.eio``: the Engine.IO layer, whose attributes are the
+        engine options in force (``ping_interval``, ``allow_upgrades``, ``cookie``, ...)."""
+        return self.core.engine
+
+    @property
+    def environ(self) -> Mapping[str, dict[str, Any]]:
+        """python-socketio's ``sio.environ``: Engine.IO sid -> the environ of the request
+        that opened the connection (read-only; Flask keeps the forked user session there
+        under ``'saved_session'``)."""
+        return _EnvironView(self.core.engine.sessions)
 
     def instrument(
         self,

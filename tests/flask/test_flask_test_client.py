@@ -612,8 +612,19 @@ def test_default_error_handler_and_unhandled_errors() -> None:
         raise RuntimeError("nobody handles me")
 
     client = bare.test_client(plain)
-    assert client.emit("bad", callback=True) is None  # logged, no ack, client kept
+    # the server logs it and sends no ack; the test client re-raises it to the caller, as
+    # Flask-SocketIO's does, and the client stays connected
+    with pytest.raises(RuntimeError, match="nobody handles me"):
+        client.emit("bad", callback=True)
     assert client.is_connected()
+    with pytest.raises(RuntimeError, match="nobody handles me"):
+        client.emit("bad")
+
+    @bare.on("good")
+    def good() -> str:
+        return "fine"
+
+    assert client.emit("good", callback=True) == "fine"  # nothing left over from the errors
 
 
 # ------------------------------------------------------------------ Flask contexts

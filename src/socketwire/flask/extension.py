@@ -35,8 +35,9 @@ __all__ = ["SocketIO"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: keys socketwire.flask keeps in a connection's environ
-SESSION_KEY = "socketwire.flask.session"
+#: keys socketwire.flask keeps in a connection's environ (the forked user session under
+#: Flask-SocketIO's name: tests and apps read ``sio.server.environ[eio_sid]['saved_session']``)
+SESSION_KEY = "saved_session"
 ENVIRON_KEY = "socketwire.flask.environ"
 
 #: options of the extension itself (the rest configure the server)
@@ -169,10 +170,11 @@ class SocketIO:
         self.namespace_handlers: list[Namespace] = []
         self._registrations: list[tuple[str, Callable[..., Any], str]] = []
         self._mounts: dict[flask.Flask, WSGIApp] = {}
-        self._trackers: dict[str, Callable[[bool], None]] = {}
+        #: test clients' connections: sid -> told (error, result) of each handler
+        self._trackers: dict[str, Callable[[BaseException | None, Any], None]] = {}
         self._lock = threading.Lock()
         self._configure(kwargs)
-        if app is not None:
+        if app is not None or self.message_queue is not None:
             self.init_app(app)
 
     # ------------------------------------------------------------------ setup
@@ -191,10 +193,16 @@ class SocketIO:
             self.path = path.strip("/")
         self.server_options.update(options)
 
-    def init_app(self, app: flask.Flask, **kwargs: Any) -> None:
+    def init_app(self, app: flask.Flask | None, **kwargs: Any) -> None:
         """Attach to ``app``: Socket.IO is then served at ``/<path>/`` by whatever serves
-        the app (``socketio.run``, ``flask run``, gunicorn ``-k gthread``)."""
+        the app (``socketio.run``, ``flask run``, gunicorn ``-k gthread``). With ``app``
+        None and a ``message_queue``, the object is a write-only emitter for other
+        processes (``server_options['client_manager']`` is its manager)."""
         self._configure(kwargs)
+        if app is None:
+            if self.message_queue is not None and self.server is None:
+                self._external_emitter()
+            return
         if self.app is None:
             self.app = app
         app.extensions["socketio"] = self
@@ -207,7 +215,11 @@ class SocketIO:
         if self.async_mode is not None:
             options["async_mode"] = self.async_mode
         if self.message_queue is not None:
-            options["client_manager"] = managers.from_url(
+            if self._emitter is not None:  # an emitter until now: it becomes a server
+                self._emitter.close()
+                self._emitter = None
+            # Flask-SocketIO keeps the manager in server_options, where apps look for it
+            options["client_manager"] = self.server_options["client_manager"] = managers.from_url(
                 self.message_queue, channel=self.channel, asyncio=False
             )
         if options.get("json") is flask.json:
@@ -226,6 +238,14 @@ class SocketIO:
                 old.manager.close()
         for app in list(self._mounts):
             self._mount(app)
+
+    def _external_emitter(self) -> Any:
+        """The write-only manager of a ``SocketIO(message_queue=...)`` without an app."""
+        if self._emitter is None:
+            self._emitter = self.server_options["client_manager"] = managers.from_url(
+                self.message_queue, channel=self.channel, write_only=True, asyncio=False
+            )
+        return self._emitter
 
     def _mount(self, app: flask.Flask) -> None:
         assert self.server is not None
@@ -351,15 +371,17 @@ class SocketIO:
         else:
             event_args = tuple(rest)
             call_args = (event, *event_args) if message == "*" else event_args
-        ok = False
+        tracker = self._trackers.get(sid)
+        if tracker is None:
+            return self._handle_event(handler, event, nsp, sid, event_args, call_args)
+        # a test client's connection: it is told how the handler ended
         try:
             result = self._handle_event(handler, event, nsp, sid, event_args, call_args)
-            ok = True
-            return result
-        finally:
-            tracker = self._trackers.get(sid)
-            if tracker is not None:
-                tracker(ok)
+        except BaseException as exc:
+            tracker(exc, None)
+            raise
+        tracker(None, result)
+        return result
 
     # ------------------------------------------------------------------ contexts
 
@@ -423,7 +445,9 @@ class SocketIO:
             prepared = {
                 key: value
                 for key, value in conn_environ.items()
-                if not key.startswith("socketwire.flask.") and key not in _SOCKET_KEYS
+                if not key.startswith("socketwire.flask.")
+                and key not in _SOCKET_KEYS
+                and key != SESSION_KEY
             }
             prepared.setdefault("REQUEST_METHOD", "GET")
             prepared.setdefault("SCRIPT_NAME", "")
@@ -485,11 +509,7 @@ class SocketIO:
         in that client's context."""
         if self.server is None and self.message_queue is not None:
             # an emitter for other processes (a Celery task, a script): no app, no server
-            if self._emitter is None:
-                self._emitter = managers.from_url(
-                    self.message_queue, channel=self.channel, write_only=True, asyncio=False
-                )
-            self._emitter.emit(
+            self._external_emitter().emit(
                 event,
                 _data(args),
                 to=to if to is not None else room,

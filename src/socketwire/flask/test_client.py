@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import orjson
 from werkzeug.test import EnvironBuilder
 
+from .. import base
 from ..engineio.core import WebSocketAccept
 from ..engineio.packet import OutPacket
 from ..exceptions import TimeoutError
@@ -136,7 +137,10 @@ class SocketIOTestClient:
         self._partial: _Parsed | None = None
         self._expected: dict[str, int] = {}
         self._done: dict[str, int] = {}
-        self._failed: dict[str, int] = {}
+        #: what the last handler of a sid raised (re-raised by emit), by sid
+        self._errors: dict[str, BaseException] = {}
+        #: what the last handler of a sid returned (its acknowledgement), by sid
+        self._results: dict[str, Any] = {}
         self.connect(namespace=namespace, query_string=query_string, headers=headers, auth=auth)
 
     # ------------------------------------------------------------------ public API
@@ -189,11 +193,22 @@ class SocketIOTestClient:
         self.socketio._trackers.pop(sid, None)
 
     def emit(
-        self, event: str, *args: Any, callback: bool = False, namespace: str | None = None
+        self,
+        event: str,
+        *args: Any,
+        callback: bool = False,
+        namespace: str | None = None,
+        **kwargs: Any,
     ) -> Any:
         """Emit ``event`` with ``args``; returns after the handler ran. With
         ``callback=True`` returns the acknowledgement: its argument, or the list of its
-        arguments when there are zero or several (None if no handler acknowledged)."""
+        arguments when there are zero or several (None if no handler acknowledged).
+
+        Raises TypeError if ``args`` cannot be encoded (nothing is sent), and re-raises
+        what the handler raised (after the ``on_error`` handlers), including a
+        TypeError for an acknowledgement that cannot be encoded, as Flask-SocketIO's
+        test client does. Other keyword arguments (``broadcast=``, ...) are accepted and
+        ignored, as there."""
         nsp = namespace or "/"
         if not self.is_connected(nsp):
             raise RuntimeError("not connected")
@@ -202,20 +217,24 @@ class SocketIOTestClient:
         if callback:
             self.callback_counter += 1
             ack_id = self.callback_counter
+        encoded = sio.encode(PacketType.EVENT, nsp, [event, *args], ack_id)  # may raise
         handled = self._handled(nsp, event)
         with self._cond:
-            failed = self._failed.get(sid, 0)
+            self._errors.pop(sid, None)
             if handled:
                 self._expected[sid] = self._expected.get(sid, 0) + 1
-        self._send(PacketType.EVENT, nsp, [event, *args], ack_id)
+        self._send_encoded(encoded)
         if not handled:
             return None
         self._wait_handlers(sid)
+        self._raise_handler_error(sid)
         if ack_id is None:
             return None
         with self._cond:
-            if self._failed.get(sid, 0) != failed:
-                return None  # the handler raised: no acknowledgement
+            result = self._results.pop(sid, None)
+        # the server logs an acknowledgement it cannot encode and sends none; the caller
+        # gets the encoder's TypeError, as with Flask-SocketIO
+        sio.encode(PacketType.ACK, nsp, base.ack_args(result), ack_id, self.server.core.json)
         self._wait(
             lambda: ack_id in self.acks or not self.connected.get(nsp),
             f"the acknowledgement of {event!r}",
@@ -260,9 +279,11 @@ class SocketIOTestClient:
         query = (query_string or "").lstrip("?")
         engine_query = urlencode({"EIO": "4", "transport": "websocket"})
         full_query = f"{query}&{engine_query}" if query else engine_query
+        # the handlers' request.args are the user's query alone, as with Flask-SocketIO's
+        # test client; the Engine.IO parameters only reach the core's request
         environ = EnvironBuilder(
             path=f"/{self.socketio.path}/",
-            query_string=full_query,
+            query_string=query,
             headers=list((headers or {}).items()),
             environ_base={"REMOTE_ADDR": "127.0.0.1"},
         ).get_environ()
@@ -292,7 +313,10 @@ class SocketIOTestClient:
         driver.ws_attached(accept, handle)
 
     def _send(self, type_: int, nsp: str, data: Any, ack_id: int | None = None) -> None:
-        text, attachments = sio.encode(type_, nsp, data, ack_id)
+        self._send_encoded(sio.encode(type_, nsp, data, ack_id))
+
+    def _send_encoded(self, encoded: tuple[str, list[bytes]]) -> None:
+        text, attachments = encoded
         driver = self.server.driver
         session, handle = self._session, self._handle
         if session is None or handle is None or session.closed:
@@ -384,15 +408,22 @@ class SocketIOTestClient:
     def _handled(self, nsp: str, event: str) -> bool:
         return self.server.find_handler(nsp, event)[0] is not None
 
-    def _tracker(self, sid: str) -> Callable[[bool], None]:
-        def finished(ok: bool) -> None:
+    def _tracker(self, sid: str) -> Callable[[BaseException | None, Any], None]:
+        def finished(error: BaseException | None, result: Any) -> None:
             with self._cond:
                 self._done[sid] = self._done.get(sid, 0) + 1
-                if not ok:
-                    self._failed[sid] = self._failed.get(sid, 0) + 1
+                if error is not None:
+                    self._errors[sid] = error
+                self._results[sid] = result
                 self._cond.notify_all()
 
         return finished
+
+    def _raise_handler_error(self, sid: str) -> None:
+        with self._cond:
+            error = self._errors.pop(sid, None)
+        if error is not None:
+            raise error
 
     def _wait_handlers(self, sid: str) -> None:
         self._wait(

@@ -97,7 +97,9 @@ class Socket:
         self.nsp = nsp
         self.auth = auth
         self.state = CONNECTING
-        self.rooms: set[str] = set()
+        #: the rooms it is in, in the order it joined them (a dict keeps it; python-socketio
+        #: lists a client's own sid room first)
+        self.rooms: dict[str, None] = {}
         self.acks: dict[int, Any] = {}
         self.last_ack_id = -1
         #: packets emitted while the connect handler runs
