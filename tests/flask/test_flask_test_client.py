@@ -824,3 +824,33 @@ def test_test_client_rejects_use_when_disconnected(made: Made) -> None:
 def test_test_client_class_is_exported(made: Made) -> None:
     app, socketio = made
     assert isinstance(socketio.test_client(app), SocketIOTestClient)
+
+
+def test_handler_that_disconnects_returns_disconnected_every_time() -> None:
+    """The disconnect handler of a client disconnected by its own event handler may finish
+    first, on another worker; emit() still waits for the event's own handler, so the client
+    is seen disconnected when it returns (Flask-SocketIO's test_server_disconnected)."""
+    from socketwire.flask import Namespace, disconnect
+
+    app = Flask(__name__)
+    socketio = SocketIO(app)
+    left: list[str] = []
+
+    class Exits(Namespace):
+        def on_exit(self, data: Any) -> None:
+            disconnect()
+
+        def on_disconnect(self, reason: str) -> None:
+            left.append(reason)
+
+    socketio.on_namespace(Exits("/ns"))
+    for _ in range(100):
+        client = socketio.test_client(app, namespace="/ns")
+        other = socketio.test_client(app, namespace="/ns")
+        client.emit("exit", {}, namespace="/ns")
+        assert not client.is_connected("/ns")
+        assert other.is_connected("/ns")
+        with pytest.raises(RuntimeError):
+            client.emit("hello", {}, namespace="/ns")
+        other.disconnect("/ns")
+    assert len(left) == 200

@@ -170,8 +170,8 @@ class SocketIO:
         self.namespace_handlers: list[Namespace] = []
         self._registrations: list[tuple[str, Callable[..., Any], str]] = []
         self._mounts: dict[flask.Flask, WSGIApp] = {}
-        #: test clients' connections: sid -> told (error, result) of each handler
-        self._trackers: dict[str, Callable[[BaseException | None, Any], None]] = {}
+        #: test clients' connections: sid -> told (event, error, result) of each handler
+        self._trackers: dict[str, Callable[[str, BaseException | None, Any], None]] = {}
         self._lock = threading.Lock()
         self._configure(kwargs)
         if app is not None or self.message_queue is not None:
@@ -378,9 +378,9 @@ class SocketIO:
         try:
             result = self._handle_event(handler, event, nsp, sid, event_args, call_args)
         except BaseException as exc:
-            tracker(exc, None)
+            tracker(event, exc, None)
             raise
-        tracker(None, result)
+        tracker(event, None, result)
         return result
 
     # ------------------------------------------------------------------ contexts

@@ -135,12 +135,14 @@ class SocketIOTestClient:
         self._session: Any = None
         self._handle: _Handle | None = None
         self._partial: _Parsed | None = None
-        self._expected: dict[str, int] = {}
-        self._done: dict[str, int] = {}
-        #: what the last handler of a sid raised (re-raised by emit), by sid
-        self._errors: dict[str, BaseException] = {}
-        #: what the last handler of a sid returned (its acknowledgement), by sid
-        self._results: dict[str, Any] = {}
+        #: handlers started / finished, by (sid, event): a call waits for its own event
+        #: (a disconnect handler may finish before the handler that disconnected)
+        self._expected: dict[tuple[str, str], int] = {}
+        self._done: dict[tuple[str, str], int] = {}
+        #: what the last handler raised (re-raised by emit), by (sid, event)
+        self._errors: dict[tuple[str, str], BaseException] = {}
+        #: what the last handler returned (its acknowledgement), by (sid, event)
+        self._results: dict[tuple[str, str], Any] = {}
         self.connect(namespace=namespace, query_string=query_string, headers=headers, auth=auth)
 
     # ------------------------------------------------------------------ public API
@@ -186,10 +188,10 @@ class SocketIOTestClient:
         handled = self._handled(nsp, "disconnect")
         with self._cond:
             if handled:
-                self._expected[sid] = self._expected.get(sid, 0) + 1
+                self._expect((sid, "disconnect"))
             self.connected.pop(nsp, None)
         self._send(PacketType.DISCONNECT, nsp, None)
-        self._wait_handlers(sid)
+        self._wait_handlers((sid, "disconnect"))
         self.socketio._trackers.pop(sid, None)
 
     def emit(
@@ -219,19 +221,22 @@ class SocketIOTestClient:
             ack_id = self.callback_counter
         encoded = sio.encode(PacketType.EVENT, nsp, [event, *args], ack_id)  # may raise
         handled = self._handled(nsp, event)
+        key = (sid, event)
         with self._cond:
-            self._errors.pop(sid, None)
+            self._errors.pop(key, None)
             if handled:
-                self._expected[sid] = self._expected.get(sid, 0) + 1
+                self._expect(key)
         self._send_encoded(encoded)
         if not handled:
             return None
-        self._wait_handlers(sid)
-        self._raise_handler_error(sid)
+        self._wait_handlers(key)
+        with self._cond:
+            error = self._errors.pop(key, None)
+            result = self._results.pop(key, None)
+        if error is not None:
+            raise error
         if ack_id is None:
             return None
-        with self._cond:
-            result = self._results.pop(sid, None)
         # the server logs an acknowledgement it cannot encode and sends none; the caller
         # gets the encoder's TypeError, as with Flask-SocketIO
         sio.encode(PacketType.ACK, nsp, base.ack_args(result), ack_id, self.server.core.json)
@@ -392,7 +397,7 @@ class SocketIOTestClient:
         self.connected[nsp] = False
         sid = self.sids.get(nsp)
         if sid is not None and self._handled(nsp, "disconnect"):
-            self._expected[sid] = self._expected.get(sid, 0) + 1
+            self._expect((sid, "disconnect"))
 
     def _engine_closed(self) -> None:
         with self._cond:
@@ -408,27 +413,26 @@ class SocketIOTestClient:
     def _handled(self, nsp: str, event: str) -> bool:
         return self.server.find_handler(nsp, event)[0] is not None
 
-    def _tracker(self, sid: str) -> Callable[[BaseException | None, Any], None]:
-        def finished(error: BaseException | None, result: Any) -> None:
+    def _tracker(self, sid: str) -> Callable[[str, BaseException | None, Any], None]:
+        def finished(event: str, error: BaseException | None, result: Any) -> None:
+            key = (sid, event)
             with self._cond:
-                self._done[sid] = self._done.get(sid, 0) + 1
+                self._done[key] = self._done.get(key, 0) + 1
                 if error is not None:
-                    self._errors[sid] = error
-                self._results[sid] = result
+                    self._errors[key] = error
+                self._results[key] = result
                 self._cond.notify_all()
 
         return finished
 
-    def _raise_handler_error(self, sid: str) -> None:
-        with self._cond:
-            error = self._errors.pop(sid, None)
-        if error is not None:
-            raise error
+    def _expect(self, key: tuple[str, str]) -> None:
+        """One more handler of ``key`` to wait for (call with ``_cond`` held)."""
+        self._expected[key] = self._expected.get(key, 0) + 1
 
-    def _wait_handlers(self, sid: str) -> None:
+    def _wait_handlers(self, key: tuple[str, str]) -> None:
         self._wait(
-            lambda: self._done.get(sid, 0) >= self._expected.get(sid, 0),
-            "the server's handlers",
+            lambda: self._done.get(key, 0) >= self._expected.get(key, 0),
+            f"the server's {key[1]!r} handler",
         )
 
     def _wait(self, predicate: Callable[[], bool], what: str, timeout: float | None = None) -> None:
