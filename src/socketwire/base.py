@@ -237,7 +237,9 @@ class HandlerRegistry:
     def connect_args(
         self, fn: Callable[..., Any], prefix: list[Any], socket: Socket, auth: Any
     ) -> list[Any]:
-        args = [*prefix, socket.sid, socket.client.session.request.environ, auth]
+        # python-socketio passes None when the client sent no auth or an empty one (its own
+        # client always sends ``{}``); apps test ``if auth is None``
+        args = [*prefix, socket.sid, socket.client.session.request.environ, auth or None]
         if self.arity(fn) < len(args):  # handler written without ``auth``
             args.pop()
         return args

@@ -286,3 +286,36 @@ def test_async_server_async_mode_is_checked() -> None:
         socketwire.AsyncServer(async_mode="sanic")
     with pytest.raises(ValueError, match="not supported"):
         socketwire.AsyncServer(async_mode="threading")  # a Server mode, not an asyncio one
+
+
+@pytest.mark.parametrize("sent", [None, {}, {"token": "t"}], ids=["none", "empty", "token"])
+async def test_connect_auth_is_none_when_the_client_sent_none(sent: Any) -> None:
+    """python-socketio's client sends ``{}`` when it has no auth; python-socketio's server
+    hands the handler None for that and for no payload at all, and apps test for None."""
+    sio = socketwire.AsyncServer()
+    seen: list[Any] = []
+
+    @sio.event
+    def connect(sid: str, environ: Any, auth: Any) -> None:
+        seen.append(auth)
+
+    async with running(sio) as url:
+        async with client(url, auth=sent):
+            pass
+    assert seen == [sent or None]
+
+
+def test_sync_server_connect_auth_is_none_when_the_client_sent_none() -> None:
+    sio = socketwire.Server()
+    seen: list[Any] = []
+
+    @sio.event
+    def connect(sid: str, environ: Any, auth: Any) -> None:
+        seen.append(auth)
+
+    with werkzeug_serving(socketwire.WSGIApp(sio)) as url:
+        for sent in (None, {}, {"k": 1}):
+            c = socketio.Client(reconnection=False)
+            c.connect(url, auth=sent, transports=["websocket"], wait_timeout=WAIT)
+            c.disconnect()
+    assert seen == [None, None, {"k": 1}]
