@@ -59,6 +59,8 @@ def server_command(mode: str, module: str, port: int) -> list[str]:
         return [py, "-m", "flask", "--app", module, "run", "--port", str(port), "--no-reload"]
     if mode == "gevent":
         return [py, "gevent_launcher.py", str(port)]
+    if mode.startswith("cli:"):  # socketwire run module:attr
+        return [py, "-m", "socketwire", "run", f"{module}:{mode[4:]}", "--port", str(port)]
     if mode == "upstream-example":  # Flask-SocketIO's example app, unmodified
         return [py, "upstream_example_launcher.py", str(port)]
     raise ValueError(mode)

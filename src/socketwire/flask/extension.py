@@ -258,6 +258,18 @@ class SocketIO:
         app.wsgi_app = mount  # type: ignore[method-assign]
         self._mounts[app] = mount
 
+    def __socketwire_mount__(self, app: flask.Flask | None = None) -> WSGIApp:
+        """What ``socketwire run module:app`` (or ``module:socketio``) serves: ``app`` (by
+        default the one given to the constructor or ``init_app``) with Socket.IO mounted."""
+        app = app or self.app
+        if app is None or app not in self._mounts:
+            raise TypeError("this SocketIO is not attached to a Flask app: call init_app(app)")
+        mount = self._mounts[app]
+        if app.wsgi_app is mount:  # type: ignore[comparison-overlap]
+            return mount
+        # middleware wrapped around the mount since (ProxyFix, ...): serve the whole app
+        return WSGIApp(self.server, app, socketio_path=self.path)
+
     def _require_server(self) -> Server:
         if self.server is None:
             raise RuntimeError("SocketIO is not attached to an app: call init_app(app) first")
@@ -662,10 +674,7 @@ class SocketIO:
         elif server_options or extension_options:
             self._configure({**server_options, **extension_options})
             self._build_server()
-        mount = self._mounts[app]
-        target = (
-            mount if app.wsgi_app is mount else WSGIApp(self.server, app, socketio_path=self.path)
-        )
+        target = self.__socketwire_mount__(app)
         log_level = "info" if log_output else None
         if log_output:
             logging.getLogger("socketwire").setLevel(logging.INFO)

@@ -759,12 +759,24 @@ def _as_app(app: Any) -> routing.Mount:
     matching its runtime."""
     if isinstance(app, routing.Mount):
         return app
+    # a Flask app with socketwire.flask's SocketIO, or that SocketIO object
+    socketio = getattr(app, "extensions", {}).get("socketio") if _is_flask(app) else app
+    mount = getattr(socketio, "__socketwire_mount__", None)
+    if mount is not None:
+        return mount(app if socketio is not app else None)  # type: ignore[no-any-return]
     driver = getattr(app, "driver", None)
     if isinstance(driver, ThreadDriver):
         return WSGIApp(app)
     if driver is not None:
         return ASGIApp(app)
-    raise TypeError(f"cannot serve {app!r}: expected a socketwire server, ASGIApp or WSGIApp")
+    raise TypeError(
+        f"cannot serve {app!r}: expected a socketwire server, ASGIApp, WSGIApp, or a Flask "
+        "app with socketwire.flask.SocketIO (or that SocketIO object)"
+    )
+
+
+def _is_flask(app: Any) -> bool:
+    return any(cls.__module__ == "flask.app" for cls in type(app).__mro__)
 
 
 def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl_module.SSLContext | None:
