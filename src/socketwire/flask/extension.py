@@ -265,7 +265,7 @@ class SocketIO:
         if app is None or app not in self._mounts:
             raise TypeError("this SocketIO is not attached to a Flask app: call init_app(app)")
         mount = self._mounts[app]
-        if app.wsgi_app is mount:  # type: ignore[comparison-overlap]
+        if app.wsgi_app is mount:
             return mount
         # middleware wrapped around the mount since (ProxyFix, ...): serve the whole app
         return WSGIApp(self.server, app, socketio_path=self.path)
