@@ -45,19 +45,31 @@ IGNORED_OPTIONS = (
 )
 
 
-def make_logger(value: Any, default_level: int) -> logging.Logger:
-    """python-socketio's ``logger=`` convention: False (quiet), True (log), or a Logger."""
+#: the loggers ``logger=`` and ``engineio_logger=`` stand for when given True or False
+SOCKETIO_LOGGER = "socketwire.socketio"
+ENGINEIO_LOGGER = "socketwire.engineio"
+
+
+def make_logger(value: Any, name: str) -> logging.Logger:
+    """python-socketio's ``logger=`` / ``engineio_logger=`` convention: a Logger (used as
+    is), True (the ``name`` logger at INFO, printing to stderr unless the app set up
+    logging), or False (the ``name`` logger, left as the app configured it). Whether the
+    per-packet trace is written is :func:`tracing`'s answer, not the logger's level."""
     if isinstance(value, logging.Logger):
         return value
-    logger = default_logger
+    logger = logging.getLogger(name)
     if value:
-        logger.setLevel(logging.INFO)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
         if not logger.hasHandlers():
             logger.addHandler(logging.StreamHandler())
-        return logger
-    if logger.level == logging.NOTSET:
-        logger.setLevel(default_level)
     return logger
+
+
+def tracing(value: Any) -> bool:
+    """True when ``logger=``/``engineio_logger=`` asks for python-socketio's trace of
+    events, rooms and packets (True or a Logger)."""
+    return isinstance(value, logging.Logger) or bool(value)
 
 
 def positional_count(fn: Callable[..., Any]) -> int:

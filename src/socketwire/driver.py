@@ -12,13 +12,18 @@ differs only in its clock, its one timer, and whether entry points take a lock.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import orjson
+
 from . import ws
+from .engineio import packet as pk
 from .engineio.core import (
     UPGRADE_POLL_HOLD,
     EngineCore,
@@ -29,6 +34,7 @@ from .engineio.core import (
     WebSocketAccept,
 )
 from .engineio.packet import OutPacket
+from .exceptions import ProtocolError
 
 __all__ = ["AsyncDriver", "Driver", "Respond", "ThreadDriver", "WebSocketHandle"]
 
@@ -97,6 +103,9 @@ class Driver:
         """Answer an HTTP request now or later through ``respond``. Returns the parked poll
         (:class:`PollWait`), or a WebSocket handshake for the transport to complete."""
         outcome: WebSocketAccept | PollWait | None = None
+        trace = self.engine.trace
+        if trace is not None:
+            respond = _traced_http(trace, self.engine, request, body, respond)
         with self.lock:
             result = self.engine.handle_request(request, body, self.now())
             if isinstance(result, Response):
@@ -147,9 +156,13 @@ class Driver:
     ) -> None:
         """One WebSocket message. ``defer=False`` flushes before returning, for a transport
         that writes the replies itself right after (ASGI)."""
+        if self.engine.trace is not None:
+            _trace_in(self.engine.trace, session.sid, [data])
         with self.lock:
             replies = self.engine.receive_ws(session, ws, data, self.now())
             if replies:
+                if self.engine.trace is not None:
+                    _trace_out(self.engine.trace, session.sid, [p.data for p in replies])
                 ws.send_packets(replies)
             if defer:
                 self._flush_soon()
@@ -164,6 +177,8 @@ class Driver:
         next goes in (a client may send an event right behind its CONNECT); what they all
         produce is written once, so k broadcasts read together cost each recipient one
         write instead of k."""
+        if self.engine.trace is not None:
+            _trace_in(self.engine.trace, session.sid, messages)
         with self.lock:
             for data in messages:
                 replies = self.engine.receive_ws(session, ws, data, self.now())
@@ -269,6 +284,8 @@ class Driver:
         if ws is not None:
             packets = engine.take_ws_output(session)
             if packets:
+                if engine.trace is not None:
+                    _trace_out(engine.trace, session.sid, [p.data for p in packets])
                 ws.send_packets(packets)
                 cap = engine.max_buffered_bytes
                 if cap and ws.backlog() > cap:
@@ -291,6 +308,77 @@ class Driver:
             self.engine.handle_timer(self.now())
             self.flush()
         self._after()
+
+
+# ------------------------------------------------------------------ the packet trace
+# python-engineio's ``engineio_logger=True`` lines; only built when asked for.
+
+
+def _describe(data: str | bytes) -> tuple[str, str]:
+    if isinstance(data, bytes):
+        return "MESSAGE", f"<binary, {len(data)} bytes>"
+    try:
+        type_, payload = pk.decode_packet(data)
+    except ProtocolError:
+        return "INVALID", repr(data[:200])
+    return pk.PacketType(type_).name, repr(payload) if isinstance(payload, bytes) else payload
+
+
+def _trace_in(trace: logging.Logger, sid: str, messages: list[str | bytes]) -> None:
+    for data in messages:
+        trace.info("%s: Received packet %s data %s", sid, *_describe(data))
+
+
+def _trace_out(trace: logging.Logger, sid: str, messages: list[str | bytes]) -> None:
+    for data in messages:
+        trace.info("%s: Sending packet %s data %s", sid, *_describe(data))
+
+
+def _payload_records(body: bytes, encoding: str | None) -> list[str | bytes]:
+    if encoding == "gzip":
+        body = gzip.decompress(body)
+    elif encoding == "deflate":
+        body = zlib.decompress(body)
+    try:
+        return list(body.decode().split(pk.SEPARATOR)) if body else []
+    except UnicodeDecodeError:
+        return []
+
+
+def _traced_http(
+    trace: logging.Logger, engine: EngineCore, request: Request, body: bytes, respond: Respond
+) -> Respond:
+    """``respond`` that also traces the packets of a polling exchange."""
+    sid = request.query.get("sid")
+    transport = request.query.get("transport")
+    if request.method == "POST" and sid:
+        try:
+            received = pk.decode_payload(body) if body else []
+        except ProtocolError:
+            received = []
+        for type_, data in received:
+            trace.info(
+                "%s: Received packet %s data %s",
+                sid,
+                pk.PacketType(type_).name,
+                repr(data) if isinstance(data, bytes) else data,
+            )
+    elif transport == "websocket":
+        trace.info("%s: Received request to upgrade to websocket", sid or "new session")
+
+    def traced(response: Response) -> None:
+        if request.method == "GET" and response.status == 200 and transport == "polling":
+            encoding = dict((k.lower(), v) for k, v in response.headers).get("content-encoding")
+            records = _payload_records(response.body, encoding)
+            if records:
+                first = records[0]
+                opened = sid
+                if not opened and isinstance(first, str) and first[:1] == "0":
+                    opened = orjson.loads(first[1:]).get("sid")
+                _trace_out(trace, opened or "?", records)
+        respond(response)
+
+    return traced
 
 
 class AsyncDriver(Driver):

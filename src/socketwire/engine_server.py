@@ -27,8 +27,9 @@ class _EngineServerBase:
     driver: Driver
 
     def __init__(self, logger: bool | logging.Logger = False, **kwargs: Any) -> None:
-        self.logger = base.make_logger(logger, logging.ERROR)
+        self.logger = base.make_logger(logger, base.ENGINEIO_LOGGER)
         self.engine = EngineCore(self, logger=self.logger, **base.engine_options(kwargs))
+        self.engine.trace = self.logger if base.tracing(logger) else None
         self.handlers: dict[str, Callable[..., Any]] = {}
         self._events: list[tuple[str, Session, Any]] = []
 

@@ -75,6 +75,8 @@ class _EnvironView(Mapping[str, dict[str, Any]]):
 
 class ServerFacade(base.HandlerRegistry):
     driver: Driver
+    #: python-socketio's attribute, set by the runtime's class before this one's __init__
+    async_mode: str
 
     def __init__(
         self,
@@ -89,7 +91,10 @@ class ServerFacade(base.HandlerRegistry):
         client_manager: Any = None,
     ) -> None:
         super().__init__(namespaces)
-        self.logger = base.make_logger(logger, logging.ERROR)
+        self.logger = base.make_logger(logger, base.SOCKETIO_LOGGER)
+        #: python-socketio's trace ("received event ...") is written (``logger=True``)
+        self._trace = base.tracing(logger)
+        engine_logger = base.make_logger(engineio_logger, base.ENGINEIO_LOGGER)
         self.async_handlers = async_handlers
         self.always_connect = always_connect
         #: what ``instrument()`` plugs in; None (the default) costs one test per emit/batch
@@ -99,10 +104,12 @@ class ServerFacade(base.HandlerRegistry):
             connect_timeout=connect_timeout,
             max_attachments=max_attachments,
             logger=self.logger,
-            engineio_logger=base.make_logger(engineio_logger, logging.ERROR),
+            engineio_logger=engine_logger,
             json=base.json_module(kwargs.pop("json", None)),
             **base.engine_options(kwargs),
         )
+        # the Engine.IO trace (packets in and out) is written by the driver
+        self.core.engine.trace = engine_logger if base.tracing(engineio_logger) else None
         #: the message-queue manager joining this server to its cluster, if any
         self._cluster: Any = client_manager
         #: python-socketio's ``sio.manager``: the cluster manager, or a local one (queries)
@@ -115,8 +122,17 @@ class ServerFacade(base.HandlerRegistry):
                     f"RedisManager/KombuManager for Server), not {type(client_manager).__name__}"
                 )
             self._cluster.attach(self)
+        self._initialized()
 
     # ------------------------------------------------------------------ operations
+
+    def _initialized(self) -> None:
+        """The first trace line, as python-socketio and python-engineio write it."""
+        if self._trace:
+            self.logger.info("Server initialized for %s.", self.async_mode)
+        engine_trace = self.core.engine.trace
+        if engine_trace is not None:
+            engine_trace.info("Server initialized for %s.", self.async_mode)
 
     def _publish(self, build: Callable[..., dict[str, Any]], *args: Any) -> None:
         """Tell the other nodes (a no-op without a manager)."""
@@ -142,6 +158,10 @@ class ServerFacade(base.HandlerRegistry):
         args = [event, *base.data_to_args(data)]
         rooms = base.targets(to, room)
         skip = base.skips(skip_sid)
+        if self._trace:
+            self.logger.info(
+                'emitting event "%s" to %s [%s]', event, "all" if rooms is None else rooms, nsp
+            )
         count = int(self.driver.run(self.core.emit, nsp, args, rooms, skip, callback))
         if self._monitor is not None:
             self._monitor.sent(nsp, args, rooms, skip)
@@ -219,6 +239,8 @@ class ServerFacade(base.HandlerRegistry):
         if self._remote(sid):
             self._publish(self._cluster.node.join, namespace or "/", [sid], None, [room])
             return
+        if self._trace:
+            self.logger.info("%s is entering room %s [%s]", sid, room, namespace or "/")
         with self.driver.lock:
             self.core.enter_room(self._socket(sid, namespace), room)
 
@@ -226,10 +248,14 @@ class ServerFacade(base.HandlerRegistry):
         if self._remote(sid):
             self._publish(self._cluster.node.leave, namespace or "/", [sid], None, [room])
             return
+        if self._trace:
+            self.logger.info("%s is leaving room %s [%s]", sid, room, namespace or "/")
         with self.driver.lock:
             self.core.leave_room(self._socket(sid, namespace), room)
 
     def _close_room(self, room: str, namespace: str | None, ignore_queue: bool = False) -> None:
+        if self._trace:
+            self.logger.info("room %s is closing [%s]", room, namespace or "/")
         with self.driver.lock:
             self.core.close_room(namespace or "/", room)
         if self._cluster is not None and not ignore_queue:
@@ -344,6 +370,8 @@ class ServerFacade(base.HandlerRegistry):
         if not ignore_queue and self._remote(sid):
             self._publish(self._cluster.node.kick, namespace or "/", [sid], None)
             return
+        if self._trace:
+            self.logger.info("Disconnecting %s [%s]", sid, namespace or "/")
         with self.driver.lock:
             socket = self.core.sockets.get(sid)
             if socket is None or (namespace is not None and socket.nsp != namespace):
@@ -419,6 +447,10 @@ class ServerFacade(base.HandlerRegistry):
                     if isinstance(event, EventReceived):
                         self._on_event(event)
                     elif isinstance(event, AckReceived):
+                        if self._trace:
+                            self.logger.info(
+                                "received ack from %s [%s]", event.socket.sid, event.socket.nsp
+                            )
                         self._run(event.socket, event.callback, event.args, None)
                     elif isinstance(event, ConnectRequest):
                         self._on_connect(event)
@@ -442,6 +474,8 @@ class ServerFacade(base.HandlerRegistry):
         socket = event.socket
         if socket.state is not CONNECTED:
             return  # disconnected by a handler of an earlier message of the same read
+        if self._trace:
+            self.logger.info('received event "%s" from %s [%s]', event.name, socket.sid, socket.nsp)
         fn, prefix = self.find_handler(socket.nsp, event.name)
         if fn is None:
             self.logger.info("no handler for event %r in %s", event.name, socket.nsp)

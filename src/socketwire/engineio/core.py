@@ -348,6 +348,8 @@ class EngineCore:
         self.max_buffered_bytes = max_buffered_bytes or 0
         self.max_buffered_packets = max_buffered_packets or 0
         self.logger = logger
+        #: where the driver writes python-engineio's packet trace (``engineio_logger=True``)
+        self.trace: Any = None
         self.sessions: dict[str, Session] = {}
         self.timers = TimerQueue()
         #: the time of the call in progress, for the listener's own timers
