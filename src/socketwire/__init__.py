@@ -27,7 +27,7 @@ from .transports.native import create_server, run, serve
 from .transports.tornado import get_tornado_handler
 from .transports.wsgi import Middleware, WSGIApp
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ASGIApp",
