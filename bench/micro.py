@@ -36,6 +36,15 @@ class Transport:
     def close(self) -> None:
         pass
 
+    def get_write_buffer_size(self) -> int:
+        return 0  # a client that reads everything at once
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 1234) if name == "peername" else default
 

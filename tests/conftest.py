@@ -8,6 +8,22 @@ import os
 from collections.abc import Generator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# the fuzz tests' budgets (tests/core/test_fuzz.py): "ci" by default, fixed and
+# derandomized; `pytest --hypothesis-profile=long tests/core/test_fuzz.py` for a long run
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

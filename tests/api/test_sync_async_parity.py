@@ -70,7 +70,7 @@ def test_constructors_take_the_same_options() -> None:
     sync = inspect.signature(socketwire.Server).parameters
     async_ = inspect.signature(socketwire.AsyncServer).parameters
     # the threaded runtime's own options (its worker pool and per-client queues)
-    only_sync = {"handler_threads", "async_mode", "handler_stall", "max_queued_events"}
+    only_sync = {"handler_threads", "async_mode", "handler_stall"}
     assert {n: (p.kind, p.default) for n, p in async_.items()} == {
         n: (p.kind, p.default) for n, p in sync.items() if n not in only_sync
     }

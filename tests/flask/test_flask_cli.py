@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 import socketio
+
 from conftest import ServerProcess
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import socketio
+
 from conftest import ServerProcess
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 import socketio
+
 from conftest import REPO_ROOT, ServerProcess
 
 SUITE = REPO_ROOT.parent / "shared" / "flask-socketio-suite"

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import base
 from ..driver import AsyncDriver
+from ..engineio.core import DisconnectReason
 from ..exceptions import DisconnectedError, TimeoutError
 from ..facade import FAILED, Done, ServerFacade
 from ..socketio.core import Socket
@@ -44,6 +45,7 @@ class AsyncServer(ServerFacade):
         connect_timeout: float = 45,
         max_attachments: int = 10,
         engineio_logger: bool | logging.Logger = False,
+        max_queued_events: int = 10_000,
         **kwargs: Any,
     ) -> None:
         #: python-socketio's attribute: the integration asked for ('asgi' unless told)
@@ -69,6 +71,11 @@ class AsyncServer(ServerFacade):
         self._chains: dict[str, asyncio.Future[Any]] = {}
         self._calls: dict[str, set[asyncio.Future[Any]]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
+        #: handlers of one client that await: over half of it the client's WebSocket is
+        #: not read (native server) until they drop back; over all of it the client is
+        #: closed, so one client cannot pile up unbounded tasks
+        self.max_queued_events = max_queued_events
+        self._inflight: dict[str, int] = {}
 
     # ------------------------------------------------------------------ emitting
 
@@ -355,9 +362,20 @@ class AsyncServer(ServerFacade):
                 return
             task = asyncio.ensure_future(_Resume(result, first))
         self._tasks.add(task)
+        sid = socket.sid
+        count = self._inflight[sid] = self._inflight.get(sid, 0) + 1
+        if count == self.max_queued_events // 2:
+            self._throttle(socket, True)
+        elif count > self.max_queued_events:
+            self._flooded(socket)
 
         def finished(task: asyncio.Future[Any]) -> None:
             self._tasks.discard(task)
+            left = self._inflight[sid] = self._inflight[sid] - 1
+            if not left:
+                del self._inflight[sid]
+            elif left == self.max_queued_events // 4:
+                self._throttle(socket, False)
             if self._chains.get(socket.sid) is task:
                 del self._chains[socket.sid]
             if task.cancelled():
@@ -369,6 +387,23 @@ class AsyncServer(ServerFacade):
                 done(task.result() if exc is None else None, exc)
 
         task.add_done_callback(finished)
+
+    def _throttle(self, socket: Socket, on: bool) -> None:
+        """Stop (or resume) reading ``socket``'s connection, where its transport can."""
+        throttle = getattr(socket.client.session.ws, "throttle", None)
+        if throttle is not None:
+            throttle(on)
+
+    def _flooded(self, socket: Socket) -> None:
+        if self._inflight.get(socket.sid, 0) != self.max_queued_events + 1:
+            return  # closed once; its tasks are winding down
+        if hasattr(socket.client.session.ws, "throttle"):
+            return  # not read any more: what is left is the rest of one read, bounded
+        self.logger.warning(
+            "closing %s: more than %d handlers of it awaiting", socket.sid, self.max_queued_events
+        )
+        self.core.engine.close(socket.client.session, DisconnectReason.TRANSPORT_ERROR)
+        self.driver.flush()
 
     @staticmethod
     async def _after(previous: asyncio.Future[Any] | None, coro: Any) -> Any:

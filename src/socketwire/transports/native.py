@@ -702,6 +702,17 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self._ws_close(1000)
 
+    def throttle(self, on: bool) -> None:
+        """Stop reading this WebSocket while its client has too many handlers awaiting
+        (asyncio runtime), and read it again once they drop."""
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        if on:
+            transport.pause_reading()
+        elif not self._read_paused:
+            transport.resume_reading()
+
     def backlog(self) -> int:
         transport = self.transport
         queued = self._outq
