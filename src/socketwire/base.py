@@ -34,6 +34,7 @@ ENGINE_OPTIONS = (
     "allow_upgrades",
     "max_buffered_bytes",
     "max_buffered_packets",
+    "trusted_proxies",
 )
 # python-socketio options accepted for compatibility and not needed here
 IGNORED_OPTIONS = (

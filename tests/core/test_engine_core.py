@@ -475,3 +475,30 @@ def test_allow_upgrades_false_keeps_polling() -> None:
     # a WebSocket-only connection is still fine
     direct = engine.handle_request(request(headers=WS, EIO="4", transport="websocket"), b"", 0.02)
     assert isinstance(direct, WebSocketAccept)
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies() -> None:
+    """X-Forwarded-Host/-Proto widen the same-origin default only when the peer is one of
+    ``trusted_proxies``: otherwise any client could name its own origin as ours."""
+    from socketwire.engineio.core import Request
+
+    def handshake_from(engine: EngineCore, peer: str) -> int:
+        req = Request(
+            "GET",
+            {"EIO": "4", "transport": "polling"},
+            {
+                "host": "app.internal:5000",
+                "origin": "https://evil.example",
+                "x-forwarded-host": "evil.example",
+                "x-forwarded-proto": "https",
+            },
+            lambda: {"REMOTE_ADDR": peer},
+        )
+        result = engine.handle_request(req, b"", 0.0)
+        assert isinstance(result, Response)
+        return result.status
+
+    assert handshake_from(make()[0], "10.0.0.1") == 403
+    assert handshake_from(make(trusted_proxies=["10.0.0.1"])[0], "10.0.0.9") == 403
+    assert handshake_from(make(trusted_proxies=["10.0.0.1"])[0], "10.0.0.1") == 200
+    assert handshake_from(make(trusted_proxies="*")[0], "10.0.0.9") == 200

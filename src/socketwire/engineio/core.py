@@ -325,6 +325,7 @@ class EngineCore:
         allow_upgrades: bool = True,
         max_buffered_bytes: int | None = 16 * 1024 * 1024,
         max_buffered_packets: int | None = 10_000,
+        trusted_proxies: str | Iterable[str] | None = None,
         logger: Any = None,
     ) -> None:
         self.listener = listener
@@ -347,6 +348,10 @@ class EngineCore:
         #: a client whose output backlog passes either is closed ('slow consumer'); None: off
         self.max_buffered_bytes = max_buffered_bytes or 0
         self.max_buffered_packets = max_buffered_packets or 0
+        #: peers whose X-Forwarded-Proto/-Host count in the same-origin check ('*': any)
+        self.trusted_proxies: frozenset[str] = frozenset(
+            [trusted_proxies] if isinstance(trusted_proxies, str) else trusted_proxies or ()
+        )
         self.logger = logger
         #: where the driver writes python-engineio's packet trace (``engineio_logger=True``)
         self.trace: Any = None
@@ -898,19 +903,31 @@ class EngineCore:
                 headers.append(("Access-Control-Allow-Headers", req_headers))
         return headers
 
-    @staticmethod
-    def _same_origin(request: Request, origin: str) -> bool:
-        host = request.headers.get("host")
+    def _same_origin(self, request: Request, origin: str) -> bool:
+        headers = request.headers
+        host = headers.get("host")
         if not host:
             return False
-        scheme = request.headers.get("x-forwarded-proto") or request.scheme
+        scheme = request.scheme
+        forwarded_host = None
+        if ("x-forwarded-proto" in headers or "x-forwarded-host" in headers) and self._trusted(
+            request
+        ):
+            scheme = headers.get("x-forwarded-proto") or scheme
+            forwarded_host = headers.get("x-forwarded-host")
         if scheme in ("ws", "wss"):
             scheme = "http" if scheme == "ws" else "https"
-        forwarded_host = request.headers.get("x-forwarded-host")
         candidates = {f"{scheme}://{host}"}
         if forwarded_host:
             candidates.add(f"{scheme}://{forwarded_host}")
         return origin in candidates
+
+    def _trusted(self, request: Request) -> bool:
+        """Whether ``request`` came through a proxy whose ``X-Forwarded-*`` count."""
+        trusted = self.trusted_proxies
+        if not trusted:
+            return False
+        return "*" in trusted or request.environ.get("REMOTE_ADDR") in trusted
 
     def _cookie_header(self, sid: str) -> list[tuple[str, str]]:
         """python-engineio's ``cookie``: a name (then ``Path=/; SameSite=Lax; HttpOnly``), or
