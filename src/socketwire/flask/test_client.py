@@ -230,6 +230,10 @@ class SocketIOTestClient:
         if not handled:
             return None
         self._wait_handlers(key)
+        if not self.connected.get(nsp):
+            # the handler disconnected its client: Flask-SocketIO's test client returns
+            # after the disconnect handler too (it runs right after this one here)
+            self._wait_handlers((sid, "disconnect"))
         with self._cond:
             error = self._errors.pop(key, None)
             result = self._results.pop(key, None)
