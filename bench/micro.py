@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 import socketwire
-from socketwire.transports.native import HttpProtocol, _as_app
+from socketwire.transports.http_limits import HttpLimits
+from socketwire.transports.native import Connections, HttpProtocol, _as_app
 
 
 class Transport:
@@ -83,9 +84,11 @@ async def main(args: argparse.Namespace) -> None:
         return room
 
     app = _as_app(sio)
+    # the rounds run for seconds each: no idle or header timeouts between them
+    registry = Connections(HttpLimits(header_timeout=None, keep_alive_timeout=None))
     conns = []
     for _ in range(args.clients):
-        proto = HttpProtocol(app)
+        proto = HttpProtocol(app, "http", registry)
         proto.connection_made(Transport())  # type: ignore[arg-type]
         proto.data_received(UPGRADE)
         proto.data_received(masked("40"))
@@ -96,7 +99,7 @@ async def main(args: argparse.Namespace) -> None:
     frames = [masked(f'42{i}["echo",{{"n":{i},"s":"hello"}}]') for i in range(100)]
 
     def polling_client() -> tuple[HttpProtocol, HttpProtocol, str]:
-        get, post = HttpProtocol(app), HttpProtocol(app)
+        get, post = HttpProtocol(app, "http", registry), HttpProtocol(app, "http", registry)
         for proto in (get, post):
             proto.connection_made(Transport())  # type: ignore[arg-type]
         get.data_received(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
