@@ -26,7 +26,7 @@ from typing import Any
 from .managers.base import AsyncManager, ManagerBase, ThreadManager
 from .transports import routing
 from .transports.http_limits import HttpLimits
-from .transports.native import serve
+from .transports.native import _as_app, serve
 
 __all__ = ["load", "main", "supervise"]
 
@@ -40,17 +40,35 @@ MAX_QUICK_DEATHS = 5
 STOP_TIMEOUT = 10.0
 
 
+class TargetError(Exception):
+    """``module:attribute`` names nothing servable; the message is one line for the user."""
+
+
 def load(target: str) -> Any:
     """Import ``module:attribute`` (attribute may be dotted); the current directory is on
-    the path, as with uvicorn."""
+    the path, as with uvicorn. Raises :class:`TargetError` with a one-line reason."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        raise SystemExit(f"expected module:attribute, got {target!r}")
+        raise TargetError(f"expected module:attribute (e.g. app:sio), got {target!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    obj: Any = importlib.import_module(module_name)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise TargetError(
+                f"no module named {module_name!r} (looked in {os.getcwd()} and sys.path)"
+            ) from None
+        raise  # the module exists but an import inside it failed: show the traceback
     for part in attr.split("."):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(f"module {module_name!r} has no attribute {attr!r}") from None
+    try:
+        _as_app(obj)
+    except TypeError as exc:
+        raise TargetError(f"{target}: {exc}") from None
     return obj
 
 
@@ -87,8 +105,7 @@ async def _serve(app: Any, host: str, port: int, **options: Any) -> None:
             await loop.run_in_executor(None, manager.close)
 
 
-def _run_one(args: argparse.Namespace, reuse_port: bool) -> None:
-    app = load(args.app)
+def _run_one(args: argparse.Namespace, app: Any, reuse_port: bool) -> None:
     runner: Callable[[Any], Any] = asyncio.run
     if not args.no_uvloop:
         try:
@@ -178,13 +195,41 @@ def supervise(command: list[str], workers: int) -> int:
     return status
 
 
+DESCRIPTION = """\
+Serve a socketwire application on the native server.
+
+  socketwire run app:sio --host 0.0.0.0 --port 5000
+
+The target is a socketwire server (AsyncServer or Server), an ASGIApp or WSGIApp, or a
+Flask app with socketwire.flask's SocketIO (or that SocketIO object). With --workers N,
+N processes share the port (SO_REUSEPORT) under a supervisor that restarts any that dies;
+with a message queue in the app they form one cluster. HTTP long-polling needs a sticky
+load balancer in front of several workers (see the README's Scaling out)."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="socketwire", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="socketwire",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    runner = commands.add_parser("run", help="serve module:attr (AsyncServer or ASGIApp)")
-    runner.add_argument("app", help="module:attribute")
-    runner.add_argument("--host", default="127.0.0.1")
-    runner.add_argument("--port", type=int, default=5000)
+    runner = commands.add_parser(
+        "run",
+        help="serve module:attribute (a socketwire server, ASGIApp, WSGIApp or Flask app)",
+        description=DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    runner.add_argument(
+        "app", help="module:attribute, e.g. app:sio (the current directory is on the path)"
+    )
+    runner.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    runner.add_argument("--port", type=int, default=5000, help="port to listen on")
+    runner.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when a .py file under the current directory changes (development)",
+    )
     runner.add_argument("--ssl-certfile")
     runner.add_argument("--ssl-keyfile")
     runner.add_argument(
@@ -202,45 +247,53 @@ def main(argv: list[str] | None = None) -> None:
     )
     defaults = HttpLimits()
     limits = runner.add_argument_group("HTTP limits (see the README's Security section)")
+    # their defaults are HttpLimits' (named in each help): an option not given is not passed
     limits.add_argument(
         "--limit-concurrency",
         dest="limit_concurrency",
+        default=argparse.SUPPRESS,
         type=int,
         help="open connections; beyond, new ones get 503 (default: no limit)",
     )
     limits.add_argument(
         "--timeout-keep-alive",
         dest="keep_alive_timeout",
+        default=argparse.SUPPRESS,
         type=float,
         help=f"seconds an idle keep-alive connection stays (default {defaults.keep_alive_timeout})",
     )
     limits.add_argument(
         "--header-timeout",
         dest="header_timeout",
+        default=argparse.SUPPRESS,
         type=float,
         help=f"seconds for a request's head to arrive (default {defaults.header_timeout})",
     )
     limits.add_argument(
         "--body-timeout",
         dest="body_timeout",
+        default=argparse.SUPPRESS,
         type=float,
         help=f"seconds between pieces of a request body (default {defaults.body_timeout})",
     )
     limits.add_argument(
         "--max-header-size",
         dest="max_header_size",
+        default=argparse.SUPPRESS,
         type=int,
         help=f"bytes of request line and headers (default {defaults.max_header_size})",
     )
     limits.add_argument(
         "--max-pipelined",
         dest="max_pipelined",
+        default=argparse.SUPPRESS,
         type=int,
         help=f"requests read ahead on one connection (default {defaults.max_pipelined})",
     )
     limits.add_argument(
         "--max-app-body-size",
         dest="max_app_body_size",
+        default=argparse.SUPPRESS,
         type=int,
         help=f"bytes of a body for the wrapped app (default {defaults.max_app_body_size})",
     )
@@ -252,8 +305,19 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(),
         format=f"%(levelname)s {'[worker ' + worker + '] ' if worker else ''}%(name)s: %(message)s",
     )
+    if args.reload and args.workers > 1:
+        parser.error("--reload and --workers cannot be combined")
+    if args.reload:
+        argv = [item for item in (argv if argv is not None else sys.argv[1:]) if item != "--reload"]
+        sys.exit(reload_loop([sys.executable, "-m", "socketwire", *argv]))
     if args.workers == 1:
-        _run_one(args, reuse_port=args.reuse_port)
+        try:
+            app = load(args.app)
+        except TargetError as exc:
+            # one line and exit status 2, as a usage error (no traceback, no usage dump)
+            print(f"socketwire run: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        _run_one(args, app, reuse_port=args.reuse_port)
         return
     argv = list(argv if argv is not None else sys.argv[1:])
     command = [sys.executable, "-m", "socketwire", *_without_workers(argv), "--reuse-port"]
@@ -265,6 +329,61 @@ def main(argv: list[str] | None = None) -> None:
         args.port,
     )
     sys.exit(supervise(command, args.workers))
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help, the description as written."""
+
+
+#: how often --reload looks at the files
+RELOAD_POLL = 0.5
+
+
+def _sources(root: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [
+            d for d in subdirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")
+        ]
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                try:
+                    found[path] = os.stat(path).st_mtime
+                except OSError:
+                    pass
+    return found
+
+
+def reload_loop(command: list[str]) -> int:
+    """Run ``command`` and restart it whenever a ``.py`` file under the current directory
+    changes, until SIGINT/SIGTERM (uvicorn's ``--reload``, by polling: no dependency)."""
+    stopping: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stopping.append(signum))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        while not stopping:
+            seen = _sources(os.getcwd())
+            child = subprocess.Popen(command)
+            while not stopping:
+                time.sleep(RELOAD_POLL)
+                if _sources(os.getcwd()) != seen:
+                    logger.warning("change detected: restarting")
+                    break
+                if child.poll() is not None and _sources(os.getcwd()) == seen:
+                    continue  # it exited (an error in the app): wait for a fix
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _without_workers(argv: list[str]) -> list[str]:

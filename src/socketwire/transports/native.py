@@ -957,7 +957,9 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int = 5000, **kwargs: A
         result = startup()
         if asyncio.iscoroutine(result):
             await result
-    logger.info("socketwire listening on %s:%s", host, port)
+    scheme = "https" if kwargs.get("ssl_certfile") else "http"
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("socketwire listening on %s:%s (%s://%s:%s/)", host, port, scheme, shown, port)
     async with server:
         await server.serve_forever()
 
