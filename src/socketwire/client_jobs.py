@@ -19,8 +19,11 @@ has finished or stalled: ``disconnect`` runs after the client's other handlers, 
 that has been running longer than ``stall`` (a handler that loops until its client is gone
 must be able to see ``disconnect`` happen).
 
-A queue longer than ``max_queued`` calls ``overflow(key)`` (the server closes that client):
-one client cannot make the process hold unbounded work.
+A queue reaching half of ``max_queued`` calls ``throttle(key, True)`` (the server stops
+reading that client where its transport allows) and ``throttle(key, False)`` once it is
+down to a quarter; a queue longer than ``max_queued`` calls ``overflow(key)`` (the server
+closes that client unless it could throttle it): one client cannot make the process hold
+unbounded work.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ Job = Callable[[], None]
 
 
 class _Queue:
-    __slots__ = ("head", "jobs", "overflowed", "running", "scheduled", "started")
+    __slots__ = ("head", "jobs", "overflowed", "running", "scheduled", "started", "throttled")
 
     def __init__(self) -> None:
         self.jobs: collections.deque[tuple[Job, bool]] = collections.deque()
@@ -49,6 +52,7 @@ class _Queue:
         #: jobs in progress, a stalled one that gave up the head included
         self.running = 0
         self.overflowed = False
+        self.throttled = False
 
 
 class ClientJobs:
@@ -60,8 +64,10 @@ class ClientJobs:
         stall: float | None,
         max_queued: int,
         overflow: Callable[[str], None],
+        throttle: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._submit = submit
+        self._throttle = throttle
         self._stall = stall
         self._max_queued = max_queued
         self._overflow = overflow
@@ -72,15 +78,20 @@ class ClientJobs:
         self._stopped = False
 
     def add(self, key: str, job: Job, barrier: bool = False) -> None:
-        overflowed = False
+        overflowed = throttle = False
         with self._lock:
             queue = self._queues.get(key)
             if queue is None:
                 queue = self._queues[key] = _Queue()
             queue.jobs.append((job, barrier))
-            if len(queue.jobs) > self._max_queued and not queue.overflowed:
+            waiting = len(queue.jobs)
+            if waiting > self._max_queued and not queue.overflowed:
                 queue.overflowed = overflowed = True
+            elif waiting >= self._max_queued // 2 and not queue.throttled:
+                queue.throttled = throttle = True
             self._schedule(queue, key)
+        if throttle and self._throttle is not None:
+            self._throttle(key, True)
         if overflowed:
             self._overflow(key)
 
@@ -99,6 +110,9 @@ class ClientJobs:
             if queue.head or not queue.jobs:
                 return
             job, barrier = queue.jobs.popleft()
+            release = queue.throttled and len(queue.jobs) <= self._max_queued // 4
+            if release:
+                queue.throttled = False
             self._counter += 1
             token = queue.head = self._counter
             queue.started = time.monotonic()
@@ -112,6 +126,8 @@ class ClientJobs:
             if barrier:
                 token = -token
                 queue.head = token
+        if release and self._throttle is not None:
+            self._throttle(key, False)
         try:
             job()
         finally:

@@ -116,7 +116,7 @@ class Server(ServerFacade):
         self.handler_stall = handler_stall if async_handlers else None
         self.max_queued_events = max_queued_events
         self._jobs = ClientJobs(
-            self._pool.submit, self.handler_stall, max_queued_events, self._flooded
+            self._pool.submit, self.handler_stall, max_queued_events, self._flooded, self._throttle
         )
         self._calls: dict[str, set[_Call]] = {}
 
@@ -352,8 +352,23 @@ class Server(ServerFacade):
             socket.sid, functools.partial(self._execute, job), barrier=kind == "lifecycle"
         )
 
+    def _throttle(self, sid: str, on: bool) -> None:
+        """Stop (or resume) reading ``sid``'s connection, where its transport can (the
+        native server's WebSocket)."""
+        with self.driver.lock:
+            socket = self.core.sockets.get(sid)
+            handle = socket.client.session.ws if socket is not None else None
+        throttle = getattr(handle, "throttle", None)
+        if throttle is not None:
+            throttle(on)
+
     def _flooded(self, sid: str) -> None:
-        """A client queued more events than ``max_queued_events``: it alone is closed."""
+        """A client queued more events than ``max_queued_events`` on a transport that
+        could not stop reading it: it alone is closed."""
+        with self.driver.lock:
+            socket = self.core.sockets.get(sid)
+            if socket is not None and hasattr(socket.client.session.ws, "throttle"):
+                return  # not read any more: what is left is the rest of one read
         self.logger.warning(
             "closing %s: more than %d events waiting for handlers", sid, self.max_queued_events
         )

@@ -88,3 +88,58 @@ async def test_a_flood_does_not_hold_up_another_client(events: int, max_queued: 
         await good.disconnect()
         native.close()
         await native.wait_closed()
+
+
+async def test_a_websocket_flood_is_throttled_on_the_native_server() -> None:
+    """Over the native server's WebSocket the flooding client is not closed: once half of
+    ``max_queued_events`` wait, its connection is not read until they drop to a quarter."""
+    import threading
+
+    from tests.runtime.wire import RawWebSocket
+
+    sio = socketwire.Server(max_queued_events=2_000, handler_threads=8)
+    release = threading.Event()
+    handled = [0]
+    reasons: dict[str, str] = {}
+
+    @sio.on("work")
+    def work(sid: str, *args: Any) -> None:
+        release.wait(30)
+        handled[0] += 1
+
+    @sio.on("echo")
+    def echo(sid: str, data: Any) -> Any:
+        return data
+
+    @sio.event
+    def disconnect(sid: str, reason: str) -> None:
+        reasons[sid] = reason
+
+    native = await socketwire.create_server(sio, HOST, 0)
+    port = native.sockets[0].getsockname()[1]
+    good = socketio.AsyncClient(reconnection=False)
+    await good.connect(f"http://{HOST}:{port}", transports=["websocket"], wait_timeout=5)
+    bad = await RawWebSocket.open(port)
+    try:
+        bad.send(0x81, b"40")
+        frame = bytes([0x81, 0x80 | 12]) + b"\x00\x00\x00\x00" + b'42["work",1]'
+        for _ in range(50):
+            bad.writer.write(frame * 1000)  # 50,000 events
+        for n in range(10):
+            started = time.monotonic()
+            assert await good.call("echo", n, timeout=5) == n
+            assert time.monotonic() - started < 1.0
+        assert not reasons, reasons  # throttled, not closed
+        release.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while handled[0] < 50_000:
+            assert loop.time() < deadline, f"{handled[0]} of 50000"
+            await asyncio.sleep(0.05)
+        assert not reasons, reasons
+    finally:
+        release.set()
+        bad.close()
+        await good.disconnect()
+        native.close()
+        await native.wait_closed()

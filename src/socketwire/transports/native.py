@@ -703,8 +703,12 @@ class HttpProtocol(asyncio.Protocol):
             self._ws_close(1000)
 
     def throttle(self, on: bool) -> None:
-        """Stop reading this WebSocket while its client has too many handlers awaiting
-        (asyncio runtime), and read it again once they drop."""
+        """Stop reading this WebSocket while its client has too many handlers waiting,
+        and read it again once they drop (any thread)."""
+        if threading.get_ident() != self._loop_thread:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.throttle, on)
+            return
         transport = self.transport
         if transport is None or self._closed:
             return
