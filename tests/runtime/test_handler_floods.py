@@ -1,6 +1,6 @@
-"""A client that fires events at a handler that awaits (asyncio runtime): on the native
-server its WebSocket stops being read once half of ``max_queued_events`` of its handlers
-are awaiting, so it cannot pile up tasks; over ``max_queued_events`` (a polling POST full
+"""A client that fires events at a handler that awaits (asyncio runtime): its WebSocket
+stops being read (native server and ASGI) once half of ``max_queued_events`` of its
+handlers are awaiting, so it cannot pile up tasks; over ``max_queued_events`` (a polling POST full
 of events) the client is closed alone. The witnesses keep their latency."""
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ def slow_app(max_queued: int) -> tuple[App, asyncio.Event, list[int]]:
     return app, release, started
 
 
-@pytest.mark.parametrize("server", ["native"], indirect=True)
 async def test_a_websocket_flood_is_throttled_not_buffered(server, wire: Wire) -> None:
     app, release, started = slow_app(2_000)
     await server.start(app)

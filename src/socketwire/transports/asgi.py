@@ -262,6 +262,7 @@ class _ASGIWebSocket:
         "_wakeup",
         "_writer",
         "reading",
+        "resumed",
     )
 
     def __init__(self, send: Send) -> None:
@@ -275,6 +276,8 @@ class _ASGIWebSocket:
         self._writer: asyncio.Future[None] | None = None
         #: the reader is handing a message to the driver and drains the queue right after
         self.reading = False
+        #: set while the client's messages may be read (cleared by ``throttle``)
+        self.resumed: asyncio.Event | None = None
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         self._queue.extend(packets)
@@ -289,6 +292,16 @@ class _ASGIWebSocket:
 
     def backlog(self) -> int:
         return self._queued
+
+    def throttle(self, on: bool) -> None:
+        """Stop reading this client's messages while too many of its handlers wait; the
+        ASGI server then stops reading the socket once its own small buffer is full."""
+        if self.resumed is None:
+            self.resumed = asyncio.Event()
+        if on:
+            self.resumed.clear()
+        else:
+            self.resumed.set()
 
     def abort(self) -> None:
         """A slow consumer: what is queued is dropped; the close goes out next."""
@@ -395,6 +408,9 @@ async def _websocket(server: Any, scope: Scope, receive: Receive, send: Send) ->
         if (handle._queue or handle._closing) and not await handle.drain():
             return
         while True:
+            resumed = handle.resumed
+            if resumed is not None and not resumed.is_set():
+                await resumed.wait()
             message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
