@@ -127,6 +127,7 @@ def _run_one(args: argparse.Namespace, app: Any, reuse_port: bool) -> None:
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
             reuse_port=reuse_port,
+            access_log=args.access_log,
             **limits,
         )
     )
@@ -225,6 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     runner.add_argument("--host", default="127.0.0.1", help="address to listen on")
     runner.add_argument("--port", type=int, default=5000, help="port to listen on")
+    runner.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log each answered request on the socketwire.access logger",
+    )
     runner.add_argument(
         "--reload",
         action="store_true",

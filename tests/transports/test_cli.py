@@ -108,3 +108,35 @@ def test_reload_restarts_on_a_change_and_prints_the_url(tmp_path: Path) -> None:
         proc.wait(timeout=15)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+@pytest.mark.parametrize("flag", [None, "--no-access-log"])
+def test_access_log_on_by_default_and_off(tmp_path: Path, flag: str | None) -> None:
+    (tmp_path / "app.py").write_text(APP.format(version="v1"))
+    port = free_port()
+    args = [sys.executable, "-m", "socketwire", "run", "app:sio", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*args, *([flag] if flag else [])],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "listening on" in line:
+                break
+        assert ask_version(f"http://127.0.0.1:{port}") == "v1"
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert sock.recv(12) == b"HTTP/1.1 404"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert proc.stderr is not None
+    rest = proc.stderr.read()
+    proc.stderr.close()
+    logged = '"GET /nothing HTTP/1.1" 404' in rest
+    upgraded = 'HTTP/1.1" 101' in rest  # the WebSocket handshake
+    assert logged == upgraded == (flag is None), rest

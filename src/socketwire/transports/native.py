@@ -35,6 +35,8 @@ from .wsgi import WSGIApp
 __all__ = ["HttpProtocol", "NativeServer", "create_server", "run", "serve"]
 
 logger = logging.getLogger("socketwire.server")
+#: one line per answered request, when ``access_log`` is on
+access_logger = logging.getLogger("socketwire.access")
 
 #: requests handed to the wrapped ASGI app, kept referenced until they finish
 _background: set[asyncio.Future[None]] = set()
@@ -64,6 +66,7 @@ class HttpProtocol(asyncio.Protocol):
         "_body_size",
         "_busy",
         "_closed",
+        "_current",
         "_drain_waiter",
         "_draining",
         "_driver",
@@ -97,7 +100,7 @@ class HttpProtocol(asyncio.Protocol):
         self,
         app: routing.Mount,
         scheme: str = "http",
-        registry: set[HttpProtocol] | None = None,
+        registry: Connections | None = None,
     ) -> None:
         self.app = app
         self._registry = registry if registry is not None else Connections()
@@ -116,6 +119,8 @@ class HttpProtocol(asyncio.Protocol):
         #: reading is paused: too many pipelined requests, or the client is not reading
         self._read_paused = False
         self._draining = False
+        #: the request being answered (method, URL), for the access log
+        self._current: tuple[str, bytes] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
@@ -353,6 +358,7 @@ class HttpProtocol(asyncio.Protocol):
     def _handle(
         self, method: str, url: bytes, headers: dict[str, str], body: bytes, keep_alive: bool
     ) -> None:
+        self._current = (method, url)
         try:
             path, query = self._split(url)
         except httptools.HttpParserInvalidURLError:
@@ -406,7 +412,18 @@ class HttpProtocol(asyncio.Protocol):
         transport.write(
             _head(response.status, response.headers, len(response.body), keep_alive) + response.body
         )
+        if self._registry.access_log:
+            self._access(response.status)
         self._answered(keep_alive)
+
+    def _access(self, status: int) -> None:
+        """One access-log line (``access_log=True``), as uvicorn writes them."""
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        method, url = self._current or ("-", b"-")
+        host, port = peer[:2] if peer else ("-", "-")
+        access_logger.info(
+            '%s:%s - "%s %s HTTP/1.1" %d', host, port, method, url.decode("latin-1"), status
+        )
 
     def _answered(self, keep_alive: bool) -> None:
         """The response in progress is written: close, or take the next queued request."""
@@ -450,6 +467,8 @@ class HttpProtocol(asyncio.Protocol):
         self, static: StaticFile, method: str, headers: dict[str, str], keep_alive: bool
     ) -> None:
         status, out, with_body = static.answer(method, headers)
+        if self._registry.access_log:
+            self._access(status)
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
         lines += [f"{name}: {value}" for name, value in out]
         if not keep_alive:
@@ -643,6 +662,9 @@ class HttpProtocol(asyncio.Protocol):
             response = refused[0] if refused else Response(400, [], b"Bad Request")
             self._reply(response, False)
             return
+        self._current = (method, self._url)
+        if self._registry.access_log:
+            self._access(101)
         lines = [
             "HTTP/1.1 101 Switching Protocols",
             "Upgrade: websocket",
@@ -857,8 +879,9 @@ class Connections(set["HttpProtocol"]):
     """The open connections of one server, its HTTP limits and the one timer of their
     timeouts; :meth:`drained` waits until no connection is left."""
 
-    def __init__(self, limits: HttpLimits | None = None) -> None:
+    def __init__(self, limits: HttpLimits | None = None, access_log: bool = False) -> None:
         super().__init__()
+        self.access_log = access_log
         self._empty: asyncio.Event | None = None
         self.handover: _Handover | None = None
         self.limits = limits or HttpLimits()
@@ -923,6 +946,7 @@ async def create_server(
     ssl_keyfile: str | None = None,
     sock: Any = None,
     reuse_port: bool = False,
+    access_log: bool = False,
     **limits: Any,
 ) -> NativeServer:
     """Start serving ``app`` (a socketwire server, ``ASGIApp`` or ``WSGIApp``) on
@@ -937,7 +961,7 @@ async def create_server(
     asgi_app = _as_app(app)
     context = _ssl_context(ssl_certfile, ssl_keyfile)
     scheme = "https" if context else "http"
-    connections = Connections(http_limits)
+    connections = Connections(http_limits, access_log)
 
     def factory() -> HttpProtocol:
         return HttpProtocol(asgi_app, scheme, connections)
@@ -977,6 +1001,7 @@ def run(
     ssl_keyfile: str | None = None,
     log_level: str | None = None,
     use_uvloop: bool = True,
+    access_log: bool = False,
     **limits: Any,
 ) -> None:
     """Run ``app`` on socketwire's native asyncio server until interrupted (uses uvloop
@@ -987,7 +1012,15 @@ def run(
         raise TypeError(f"unknown server options: {', '.join(sorted(unknown))}")
     if log_level:
         logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    main = serve(app, host, port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, **limits)
+    main = serve(
+        app,
+        host,
+        port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        access_log=access_log,
+        **limits,
+    )
     runner: Callable[[Any], Any] = asyncio.run
     if use_uvloop:
         try:
