@@ -12,6 +12,7 @@ differs only in its clock, its one timer, and whether entry points take a lock.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import logging
 import threading
@@ -109,7 +110,11 @@ class Driver:
         with self.lock:
             result = self.engine.handle_request(request, body, self.now())
             if isinstance(result, Response):
-                respond(result)
+                session = self._held(request, result)
+                if session is not None:
+                    session.held_post = functools.partial(respond, result)
+                else:
+                    respond(result)
             else:
                 if isinstance(result, PollWait):
                     result.session.poll_waiter = respond
@@ -117,6 +122,35 @@ class Driver:
             self._flush_soon()  # the POSTs of one loop iteration share a flush
         self._after()
         return outcome
+
+    def _held(self, request: Request, response: Response) -> Session | None:
+        """The session whose answer to this POST waits: its handlers are behind."""
+        if request.method != "POST" or response.status != 200:
+            return None
+        session = self.engine.sessions.get(request.query.get("sid", ""))
+        if session is None or not session.reads_paused or session.closed:
+            return None
+        return session
+
+    def throttle(self, session: Session, on: bool) -> bool:
+        """Stop (``on``) or resume reading a client whose handlers are behind. A WebSocket
+        whose handle can pause reads does; on long-polling, the answer to its POSTs waits
+        (a client sends its next POST only once the last is answered). False where reads
+        cannot pause (the caller then closes a client over its cap)."""
+        held = None
+        with self.lock:
+            handle = session.ws
+            pause = getattr(handle, "throttle", None) if handle is not None else None
+            if handle is not None and pause is None:
+                return False
+            session.reads_paused = on
+            if not on:
+                held, session.held_post = session.held_post, None
+        if pause is not None:
+            pause(on)
+        if held is not None:
+            held()
+        return True
 
     def payload_too_large(self, request: Request) -> Response:
         """The answer to a request whose body is over the limit (see the core)."""
@@ -302,6 +336,9 @@ class Driver:
         if session.closed and session.probe_ws is not None:
             probe, session.probe_ws = session.probe_ws, None
             probe.close()
+        if session.held_post is not None and (session.closed or session.ws is not None):
+            held, session.held_post = session.held_post, None
+            held()  # closed, or upgraded: no more POSTs to hold back
 
     def on_timer(self) -> None:
         with self.lock:

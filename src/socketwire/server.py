@@ -353,14 +353,11 @@ class Server(ServerFacade):
         )
 
     def _throttle(self, sid: str, on: bool) -> None:
-        """Stop (or resume) reading ``sid``'s connection, where its transport can (the
-        native server's WebSocket)."""
+        """Stop (or resume) reading ``sid``'s connection, where its transport can."""
         with self.driver.lock:
             socket = self.core.sockets.get(sid)
-            handle = socket.client.session.ws if socket is not None else None
-        throttle = getattr(handle, "throttle", None)
-        if throttle is not None:
-            throttle(on)
+        if socket is not None:
+            self.driver.throttle(socket.client.session, on)
 
     def _flooded(self, sid: str) -> None:
         """A client queued more events than ``max_queued_events`` on a transport that

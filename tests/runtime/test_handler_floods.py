@@ -79,3 +79,52 @@ async def test_a_polling_flood_over_the_cap_closes_the_client(server, wire: Wire
         assert await witness.call("echo", "fine") == ["fine"]
     finally:
         release.set()
+
+
+async def test_a_polling_flood_waits_for_its_post_answer(server, wire: Wire) -> None:
+    """Over half the cap, the answer to the client's next POST is held until its handlers
+    catch up: a polling client is paused the way a WebSocket is, not closed."""
+    app, release, started = slow_app(1_000)
+    await server.start(app)
+    witness = await wire.witness()
+    bad = await wire.raw("polling")
+    try:
+        reply = await bad.send(*(['42["slow"]'] * 600))
+        assert reply is not None and reply.status == 200
+        held = asyncio.ensure_future(bad.send('42["slow"]'))
+        done, _ = await asyncio.wait({held}, timeout=0.5)
+        assert not done, "the POST was answered while 600 handlers were awaiting"
+        assert await witness.call("echo", "fine") == ["fine"]
+        release.set()
+        reply = await asyncio.wait_for(held, 5)
+        assert reply is not None and reply.status == 200 and reply.body == b"ok"
+        assert not app.is_disconnected(bad.sid)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while started[0] < 601:
+            assert loop.time() < deadline, started
+            await asyncio.sleep(0.01)
+    finally:
+        release.set()
+
+
+async def test_a_post_while_one_is_held_is_an_overlap(server, wire: Wire) -> None:
+    """engine.io's "data request overlap from client": a second POST while the answer to
+    the first is held gets 400 and closes that client alone."""
+    app, release, _ = slow_app(1_000)
+    await server.start(app)
+    witness = await wire.witness()
+    bad = await wire.raw("polling")
+    try:
+        await bad.send(*(['42["slow"]'] * 600))
+        held = asyncio.ensure_future(bad.send('42["slow"]'))
+        done, _ = await asyncio.wait({held}, timeout=0.3)
+        assert not done
+        second = await bad.send('42["slow"]')
+        assert second is not None and second.status == 400
+        assert await app.disconnect_reason(bad.sid) == "transport error"
+        reply = await asyncio.wait_for(held, 5)  # released when the session closed
+        assert reply is not None and reply.status == 200
+        assert await witness.call("echo", "fine") == ["fine"]
+    finally:
+        release.set()

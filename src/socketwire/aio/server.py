@@ -390,9 +390,7 @@ class AsyncServer(ServerFacade):
 
     def _throttle(self, socket: Socket, on: bool) -> None:
         """Stop (or resume) reading ``socket``'s connection, where its transport can."""
-        throttle = getattr(socket.client.session.ws, "throttle", None)
-        if throttle is not None:
-            throttle(on)
+        self.driver.throttle(socket.client.session, on)
 
     def _flooded(self, socket: Socket) -> None:
         if self._inflight.get(socket.sid, 0) != self.max_queued_events + 1:

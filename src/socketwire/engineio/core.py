@@ -244,12 +244,14 @@ class Session:
         "closed",
         "data",
         "environ",
+        "held_post",
         "outbox",
         "outbox_bytes",
         "ping_queued",
         "poll_request",
         "poll_waiter",
         "probe_ws",
+        "reads_paused",
         "release_poll",
         "request",
         "sid",
@@ -279,6 +281,10 @@ class Session:
         self.poll_request: Request | None = None
         self.ws: Any = None
         self.probe_ws: Any = None
+        #: the client's handlers are behind: its POSTs are answered only once they catch up
+        self.reads_paused = False
+        #: the answer to a POST held while ``reads_paused`` (opaque, owned by the runtime)
+        self.held_post: Any = None
         #: while upgrading: the parked poll may now be ended with a noop
         self.release_poll = False
         #: a probe WebSocket the runtime must close (the upgrade was abandoned)
@@ -511,6 +517,11 @@ class EngineCore:
     ) -> Response:
         if len(body) > self.max_http_buffer_size:
             raise HTTPError(413, 3, "Payload too large")
+        if session.held_post is not None:
+            # A client sends its next POST once the last one is answered; one sent while an
+            # answer is held is an overlap (engine.io: "data request overlap from client").
+            self.close(session, DisconnectReason.TRANSPORT_ERROR)
+            raise HTTPError(400, 3, ERROR_MESSAGES[3])
         try:
             packets = pk.decode_payload(body)
         except ProtocolError as exc:

@@ -90,7 +90,7 @@ async def _http(server: Any, request: Any, headers: dict[str, str]) -> Any:
 class _AiohttpWebSocket:
     """The driver's handle: packets queue here and one writer task sends them in order."""
 
-    __slots__ = ("_closing", "_queue", "_queued", "_wakeup", "_ws")
+    __slots__ = ("_closing", "_queue", "_queued", "_wakeup", "_ws", "resumed")
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
@@ -98,6 +98,17 @@ class _AiohttpWebSocket:
         self._queued = 0
         self._wakeup = asyncio.Event()
         self._closing = False
+        #: set while the client's messages may be read (cleared by ``throttle``)
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+
+    def throttle(self, on: bool) -> None:
+        """Stop reading this client's messages while too many of its handlers wait;
+        aiohttp then stops reading the socket once its own 64 KiB buffer is full."""
+        if on:
+            self.resumed.clear()
+        else:
+            self.resumed.set()
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         self._queue.extend(packets)
@@ -115,6 +126,7 @@ class _AiohttpWebSocket:
     def close(self) -> None:
         self._closing = True
         self._wakeup.set()
+        self.resumed.set()  # a paused reader sees the close
 
     async def writer(self) -> None:
         queue = self._queue
@@ -160,6 +172,8 @@ async def _websocket(server: Any, request: Any, headers: dict[str, str]) -> Any:
                 driver.ws_message(session, handle, bytes(message.data))
             else:
                 break
+            if not handle.resumed.is_set():
+                await handle.resumed.wait()
     finally:
         driver.ws_closed(session, handle)
         handle.close()

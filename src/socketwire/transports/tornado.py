@@ -19,7 +19,8 @@ tornado is imported only when :func:`get_tornado_handler` is called.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engineio.core import PollWait, Request, Response, WebSocketAccept
@@ -257,10 +258,14 @@ def _handler_class(server: Any) -> type[tornado.websocket.WebSocketHandler]:
             handle = self._handle = _TornadoWebSocket(self)
             driver.ws_attached(accept, handle)
 
-        def on_message(self, message: str | bytes) -> None:
+        def on_message(self, message: str | bytes) -> Awaitable[Any] | None:
             handle = self._handle
             if handle is not None and not handle.closed and self._accept is not None:
                 driver.ws_message(self._accept.session, handle, message)
+                if not handle.resumed.is_set():
+                    # Tornado reads the next message once this resolves.
+                    return handle.resumed.wait()
+            return None
 
         def on_close(self) -> None:
             handle = self._handle
@@ -295,12 +300,18 @@ class _TornadoWebSocket:
     """The driver's handle on a Tornado WebSocket. Tornado queues each frame on the
     connection's stream as it is written, so packets go out in order without a writer task."""
 
-    __slots__ = ("_handler", "closed")
+    __slots__ = ("_handler", "_queued", "_written", "closed", "resumed")
 
     def __init__(self, handler: tornado.websocket.WebSocketHandler) -> None:
         self._handler = handler
         #: the socket is closed or closing: write nothing more, report the close once
         self.closed = False
+        #: bytes handed to Tornado's stream and not yet on the socket
+        self._queued = 0
+        self._written = self._wrote  # one bound method for every write's callback
+        #: set while the client's messages may be read (cleared by ``throttle``)
+        self.resumed = asyncio.Event()
+        self.resumed.set()
 
     def send_packets(self, packets: list[OutPacket]) -> None:
         if self.closed:
@@ -309,14 +320,38 @@ class _TornadoWebSocket:
         try:
             for packet in packets:
                 data = packet.data
-                write(data, binary=not isinstance(data, str)).add_done_callback(_retrieve)
+                future = write(data, binary=not isinstance(data, str))
+                size = len(data)
+                self._queued += size
+                future.add_done_callback(functools.partial(self._written, size))
         except _ClosedError:
             pass  # on_close reports it
 
+    def _wrote(self, size: int, future: asyncio.Future[None]) -> None:
+        self._queued -= size
+        _retrieve(future)
+
     def close(self) -> None:
+        self.resumed.set()
         self._handler.close()
 
+    def abort(self) -> None:
+        """A slow consumer: what Tornado holds for it is dropped with the connection."""
+        self.resumed.set()
+        self.closed = True
+        stream = getattr(self._handler.ws_connection, "stream", None)
+        if stream is not None:
+            stream.close()
+        else:
+            self._handler.close()
+
+    def throttle(self, on: bool) -> None:
+        """Stop reading this client's messages while too many of its handlers wait."""
+        if on:
+            self.resumed.clear()
+        else:
+            self.resumed.set()
+
     def backlog(self) -> int:
-        """Tornado buffers written frames in its stream, out of reach here (its
-        ``max_write_buffer_size`` bounds them)."""
-        return 0
+        """What was written to Tornado and is still in its stream's buffer."""
+        return self._queued

@@ -174,6 +174,7 @@ class _SyncWebSocket:
         "_queued",
         "_sock",
         "closed",
+        "resumed",
     )
 
     def __init__(self, sock: Any, driver: ThreadDriver) -> None:
@@ -185,6 +186,9 @@ class _SyncWebSocket:
         self._closing = False
         self._close_code = ws.NORMAL
         self.closed = False
+        #: set while the client's frames may be read (cleared by ``throttle``)
+        self.resumed = threading.Event()
+        self.resumed.set()
 
     # called under the driver's lock: queue only
     def send_packets(self, packets: list[OutPacket]) -> None:
@@ -196,12 +200,22 @@ class _SyncWebSocket:
     def backlog(self) -> int:
         return self._queued
 
+    def throttle(self, on: bool) -> None:
+        """Stop reading this client's frames while too many of its events wait for
+        handlers: the request thread waits before its next ``recv`` and the kernel's
+        buffers fill up, which stops the client."""
+        if on:
+            self.resumed.clear()
+        else:
+            self.resumed.set()
+
     def abort(self) -> None:
         """A slow consumer: shut the socket down, which also frees a thread blocked
         writing to it; what is queued is dropped."""
         self._frames.clear()
         self._queued = 0
         self.closed = self._closing = True
+        self.resumed.set()
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket_module.SHUT_RDWR)
 
@@ -209,6 +223,7 @@ class _SyncWebSocket:
         self._closing = True
         self._close_code = code
         self._driver.queue_drain(self)
+        self.resumed.set()  # a paused reader sees the close
 
     def send_now(self, frame: bytes) -> None:
         self._frames.append(frame)
@@ -275,6 +290,9 @@ def _websocket(
     parser = ws.FrameParser(driver.engine.max_http_buffer_size)
     try:
         while not handle.closed:
+            handle.resumed.wait()
+            if handle.closed:
+                break
             try:
                 data = sock.recv(65536)
             except (OSError, ValueError):
