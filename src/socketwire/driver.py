@@ -74,6 +74,8 @@ class Driver:
         #: runs the layer above's pending events (handlers); called on every flush
         self.dispatch = dispatch
         self.lock: Any = _NoLock()
+        #: sessions whose long POST is being taken in (see ``_pump``)
+        self._pumping: set[Session] = set()
         self._flushing = False
 
     # -------------------------------------------------------------- runtime hooks
@@ -113,6 +115,8 @@ class Driver:
                 session = self._held(request, result)
                 if session is not None:
                     session.held_post = functools.partial(respond, result)
+                    if session.inbound and not session.reads_paused:
+                        self._pump_later(session)
                 else:
                     respond(result)
             else:
@@ -128,9 +132,29 @@ class Driver:
         if request.method != "POST" or response.status != 200:
             return None
         session = self.engine.sessions.get(request.query.get("sid", ""))
-        if session is None or not session.reads_paused or session.closed:
+        if session is None or session.closed:
             return None
-        return session
+        return session if session.reads_paused or session.inbound else None
+
+    def _pump(self, session: Session) -> bool:
+        """Take in the next slice of a long POST, run its handlers, write; answer the POST
+        once all of it is in. True while there is more to take in now."""
+        held = None
+        with self.lock:
+            more = False
+            if not session.closed and not session.reads_paused:
+                more = self.engine.take_in(session, self.now())
+                self.flush()
+            if session.closed or not (session.inbound or session.reads_paused):
+                held, session.held_post = session.held_post, None
+        self._after()
+        if held is not None:
+            held()
+        return more and not session.reads_paused
+
+    def _pump_later(self, session: Session) -> None:
+        """Go on taking in a long POST on a later turn (the runtime's way)."""
+        raise NotImplementedError
 
     def throttle(self, session: Session, on: bool) -> bool:
         """Stop (``on``) or resume reading a client whose handlers are behind. A WebSocket
@@ -145,7 +169,10 @@ class Driver:
                 return False
             session.reads_paused = on
             if not on:
-                held, session.held_post = session.held_post, None
+                if session.inbound:
+                    self._pump_later(session)  # the rest of a long POST, then the answer
+                else:
+                    held, session.held_post = session.held_post, None
         if pause is not None:
             pause(on)
         if held is not None:
@@ -336,9 +363,9 @@ class Driver:
         if session.closed and session.probe_ws is not None:
             probe, session.probe_ws = session.probe_ws, None
             probe.close()
-        if session.held_post is not None and (session.closed or session.ws is not None):
+        if session.held_post is not None and session.closed:
             held, session.held_post = session.held_post, None
-            held()  # closed, or upgraded: no more POSTs to hold back
+            held()  # closed: nothing more of its POST to take in
 
     def on_timer(self) -> None:
         with self.lock:
@@ -466,6 +493,20 @@ class AsyncDriver(Driver):
         self._flush_pending = False
         self.flush()
 
+    def _pump_later(self, session: Session) -> None:
+        # one slice per turn of the loop: every other connection is served in between
+        if session not in self._pumping:
+            self._pumping.add(session)
+            assert self.loop is not None
+            self.loop.call_soon(self._pump_turn, session)
+
+    def _pump_turn(self, session: Session) -> None:
+        if self._pump(session):
+            assert self.loop is not None
+            self.loop.call_soon(self._pump_turn, session)
+        else:
+            self._pumping.discard(session)
+
 
 class ThreadDriver(Driver):
     """The threading runtime: a lock around the core and ONE timer thread."""
@@ -525,6 +566,28 @@ class ThreadDriver(Driver):
         with self.lock:
             self._delayed.append((time.monotonic() + delay, fn))
             self._arm(time.monotonic() + delay)
+
+    def _pump_later(self, session: Session) -> None:
+        # a thread of its own takes the POST in, releasing the lock between slices
+        if session not in self._pumping:
+            self._pumping.add(session)
+            threading.Thread(
+                target=self._pump_all, args=(session,), name="socketwire-post", daemon=True
+            ).start()
+
+    def _pump_all(self, session: Session) -> None:
+        try:
+            while self._pump(session):
+                # Let the threads waiting for the lock (other clients' handlers and
+                # requests) have it: a plain release is re-acquired here at once.
+                time.sleep(0.001)
+        finally:
+            with self.lock:
+                self._pumping.discard(session)
+                again = session.inbound and not session.reads_paused and not session.closed
+            if again:  # resumed between the last slice and the discard
+                with self.lock:
+                    self._pump_later(session)
 
     def queue_drain(self, handle: Any) -> None:
         """A handle queued output under the lock; drain it once the lock is released."""

@@ -67,16 +67,32 @@ async def test_a_websocket_flood_is_throttled_not_buffered(server, wire: Wire) -
         bad.close()
 
 
-async def test_a_polling_flood_over_the_cap_closes_the_client(server, wire: Wire) -> None:
-    app, release, _ = slow_app(1_000)
+async def test_a_polling_flood_over_the_cap_is_paused_not_closed(server, wire: Wire) -> None:
+    """One POST carrying three times the cap: it is taken in slice by slice, the slices stop
+    at half the cap, and the POST is answered once the whole of it is in."""
+    app, release, started = slow_app(1_000)
     await server.start(app)
     witness = await wire.witness()
     bad = await wire.raw("polling")
     try:
-        reply = await bad.send(*(['42["slow"]'] * 3_000))
-        assert reply is not None and reply.status == 200
-        assert await app.disconnect_reason(bad.sid) == "transport error"
+        post = asyncio.ensure_future(bad.send(*(['42["slow"]'] * 3_000)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while started[0] < 500:
+            assert loop.time() < deadline, started
+            await asyncio.sleep(0.01)
         assert await witness.call("echo", "fine") == ["fine"]
+        await asyncio.sleep(0.2)
+        assert started[0] < 1_000, started  # paused at half the cap (plus a slice)
+        assert not post.done()
+        release.set()
+        reply = await asyncio.wait_for(post, 10)
+        assert reply is not None and reply.status == 200 and reply.body == b"ok"
+        deadline = loop.time() + 5
+        while started[0] < 3_000:
+            assert loop.time() < deadline, started
+            await asyncio.sleep(0.01)
+        assert not app.is_disconnected(bad.sid)
     finally:
         release.set()
 
@@ -89,8 +105,10 @@ async def test_a_polling_flood_waits_for_its_post_answer(server, wire: Wire) -> 
     witness = await wire.witness()
     bad = await wire.raw("polling")
     try:
-        reply = await bad.send(*(['42["slow"]'] * 600))
-        assert reply is not None and reply.status == 200
+        reply = await bad.send(*(['42["slow"]'] * 400))
+        assert reply is not None and reply.status == 200  # under half the cap
+        reply = await bad.send(*(['42["slow"]'] * 199))
+        assert reply is not None and reply.status == 200  # read before its handlers ran
         held = asyncio.ensure_future(bad.send('42["slow"]'))
         done, _ = await asyncio.wait({held}, timeout=0.5)
         assert not done, "the POST was answered while 600 handlers were awaiting"
@@ -101,7 +119,7 @@ async def test_a_polling_flood_waits_for_its_post_answer(server, wire: Wire) -> 
         assert not app.is_disconnected(bad.sid)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5
-        while started[0] < 601:
+        while started[0] < 600:
             assert loop.time() < deadline, started
             await asyncio.sleep(0.01)
     finally:
@@ -116,8 +134,7 @@ async def test_a_post_while_one_is_held_is_an_overlap(server, wire: Wire) -> Non
     witness = await wire.witness()
     bad = await wire.raw("polling")
     try:
-        await bad.send(*(['42["slow"]'] * 600))
-        held = asyncio.ensure_future(bad.send('42["slow"]'))
+        held = asyncio.ensure_future(bad.send(*(['42["slow"]'] * 600)))
         done, _ = await asyncio.wait({held}, timeout=0.3)
         assert not done
         second = await bad.send('42["slow"]')

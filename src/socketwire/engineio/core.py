@@ -80,6 +80,11 @@ MAX_POLL_PACKETS = 16
 #: how long a poll arriving mid-upgrade is held (seconds)
 UPGRADE_POLL_HOLD = 0.05
 
+#: packets of one POST taken in at a time: a POST carrying more is taken in slice by slice
+#: (the runtime yields between slices, so a 1 MB POST of tiny events cannot hold up the
+#: other clients) and answered once the last slice is in
+POST_SLICE = 256
+
 #: cookie attribute names as written (RFC 6265 section 4.1.1), by lower-case key
 COOKIE_ATTRIBUTES = {
     name.lower(): name
@@ -245,6 +250,7 @@ class Session:
         "data",
         "environ",
         "held_post",
+        "inbound",
         "outbox",
         "outbox_bytes",
         "ping_queued",
@@ -283,8 +289,11 @@ class Session:
         self.probe_ws: Any = None
         #: the client's handlers are behind: its POSTs are answered only once they catch up
         self.reads_paused = False
-        #: the answer to a POST held while ``reads_paused`` (opaque, owned by the runtime)
+        #: the answer to a POST held while ``reads_paused`` or ``inbound`` (opaque, owned
+        #: by the runtime)
         self.held_post: Any = None
+        #: the packets of a long POST not taken in yet (see :data:`POST_SLICE`), reversed
+        self.inbound: list[tuple[int, str | bytes]] = []
         #: while upgrading: the parked poll may now be ended with a noop
         self.release_poll = False
         #: a probe WebSocket the runtime must close (the upgrade was abandoned)
@@ -517,7 +526,7 @@ class EngineCore:
     ) -> Response:
         if len(body) > self.max_http_buffer_size:
             raise HTTPError(413, 3, "Payload too large")
-        if session.held_post is not None:
+        if session.held_post is not None or session.inbound:
             # A client sends its next POST once the last one is answered; one sent while an
             # answer is held is an overlap (engine.io: "data request overlap from client").
             self.close(session, DisconnectReason.TRANSPORT_ERROR)
@@ -527,11 +536,30 @@ class EngineCore:
         except ProtocolError as exc:
             self._protocol_error(session, exc)
             raise HTTPError(400, 3, ERROR_MESSAGES[3]) from exc
-        for type_, data in packets:
+        if len(packets) > POST_SLICE:
+            packets.reverse()
+            session.inbound = packets
+            self.take_in(session, now)
+        else:
+            for type_, data in packets:
+                if session.closed:
+                    break
+                self._on_packet(session, type_, data, now)
+        return Response(200, [("Content-Type", "text/html"), *cors], b"ok")
+
+    def take_in(self, session: Session, now: float) -> bool:
+        """Take in the next :data:`POST_SLICE` packets of a long POST; True while some
+        are left (the runtime calls again on a later turn, unless reads are paused)."""
+        self.now = now
+        inbound = session.inbound
+        for _ in range(min(POST_SLICE, len(inbound))):
             if session.closed:
                 break
+            type_, data = inbound.pop()
             self._on_packet(session, type_, data, now)
-        return Response(200, [("Content-Type", "text/html"), *cors], b"ok")
+        if session.closed:
+            inbound.clear()
+        return bool(inbound)
 
     def payload_too_large(self, request: Request, now: float) -> Response:
         """A request whose body is over ``max_http_buffer_size`` (the transport stops
@@ -868,9 +896,15 @@ class EngineCore:
                 deadline = max(timer.when + self.ping_timeout, now + self.ping_timeout / 2)
                 session.timer = self.timers.schedule(deadline, "pong", session)
             elif kind == "pong":
-                if timer is session.timer:
-                    session.timer = None
-                    self.close(session, DisconnectReason.PING_TIMEOUT, send_close=False)
+                if timer is not session.timer:
+                    continue
+                if session.reads_paused:
+                    # We stopped reading it (its handlers are behind): its pong may be
+                    # waiting unread. Asked again a full allowance later.
+                    session.timer = self.timers.schedule(now + self.ping_timeout, "pong", session)
+                    continue
+                session.timer = None
+                self.close(session, DisconnectReason.PING_TIMEOUT, send_close=False)
             elif kind == "release":
                 session.release_poll = True
                 self._mark(session)
