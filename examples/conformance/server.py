@@ -113,7 +113,12 @@ def main() -> None:
         from werkzeug.serving import run_simple
 
         run_simple("127.0.0.1", args.port, sync_app(), threaded=True)
-    else:  # gunicorn, gthread workers
+    elif args.mode == "gevent":  # monkey-patched below, before anything else ran
+        from socketwire.transports.gevent_server import serve
+
+        serve(sync_app(), "127.0.0.1", args.port)
+    else:  # gunicorn: gthread workers (wsgi) or gevent workers (gunicorn-gevent)
+        worker = ["-k", "gevent"] if args.mode == "gunicorn-gevent" else ["-k", "gthread"]
         here = os.path.dirname(os.path.abspath(__file__))
         os.execv(
             sys.executable,
@@ -123,8 +128,7 @@ def main() -> None:
                 "gunicorn",
                 "--chdir",
                 here,
-                "-k",
-                "gthread",
+                *worker,
                 "--threads",
                 "100",
                 "-w",
@@ -144,7 +148,7 @@ def wsgi_app() -> socketwire.WSGIApp:
 
 
 if __name__ == "__main__":
-    if "gevent" in sys.argv:
+    if "gevent" in sys.argv or "--mode=gevent" in sys.argv:
         from gevent import monkey
 
         monkey.patch_all()

@@ -16,7 +16,10 @@ Threaded ``Server`` (``apps/echo_app_sync.py``, the same events and behaviour):
 * ``gevent``          -- gevent.pywsgi after ``monkey.patch_all()``,
   ``async_mode='gevent'`` (``serve_sync.py``);
 * ``gunicorn-gevent`` -- ``gunicorn -k gevent echo_app_sync:app``,
-  ``async_mode='gevent'``.
+  ``async_mode='gevent'``;
+* ``gunicorn-geventwebsocket`` -- ``gunicorn -k
+  geventwebsocket.gunicorn.workers.GeventWebSocketWorker echo_app_sync:app``, where
+  gevent-websocket accepts the WebSocket and hands it to the app.
 
 One process per mode is shared by the whole session (tests isolate themselves
 with unique tags / room names); it is restarted if a test killed it.
@@ -44,7 +47,14 @@ APPS = HERE / "apps"
 
 START_TIMEOUT = 20.0
 ASYNC_MODES = ("native", "asgi")
-SYNC_MODES = ("native-sync", "gthread", "werkzeug", "gevent", "gunicorn-gevent")
+SYNC_MODES = (
+    "native-sync",
+    "gthread",
+    "werkzeug",
+    "gevent",
+    "gunicorn-gevent",
+    "gunicorn-geventwebsocket",
+)
 MODES = ASYNC_MODES + SYNC_MODES
 # The slow, timer-bound tests (heartbeat, client vanishes: several seconds of
 # ping cycles each) run on one mode per code path only: both asyncio modes,
@@ -141,10 +151,14 @@ class ServerProcess:
                 "--log-level",
                 "warning",
             ]
-        if self.mode in ("gthread", "gunicorn-gevent"):
+        if self.mode in ("gthread", "gunicorn-gevent", "gunicorn-geventwebsocket"):
             worker = ["-k", "gthread", "--threads", "50"]
             if self.mode == "gunicorn-gevent":
                 worker = ["-k", "gevent"]
+            elif self.mode == "gunicorn-geventwebsocket":
+                # gevent-websocket accepts the WebSocket itself and hands the app
+                # environ["wsgi.websocket"] (Flask-SocketIO's documented worker)
+                worker = ["-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"]
             return [
                 sys.executable,
                 "-m",
@@ -169,7 +183,7 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(APPS), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env.pop("SW_TEST_ASYNC_MODE", None)
-        if self.mode in ("gevent", "gunicorn-gevent"):
+        if self.mode in ("gevent", "gunicorn-gevent", "gunicorn-geventwebsocket"):
             # the app module is imported after the monkey patching (by
             # serve_sync.py, or in gunicorn's gevent worker)
             env["SW_TEST_ASYNC_MODE"] = "gevent"

@@ -248,10 +248,109 @@ class _SyncWebSocket:
                 self._queued = 0
 
 
+class _HandedWebSocket:
+    """The driver's handle on a WebSocket the WSGI server has already accepted and hands
+    the app as ``environ["wsgi.websocket"]`` (gevent-websocket's ``WebSocketHandler``, the
+    ``GeventWebSocketWorker`` of gunicorn): messages go through its ``send``/``receive``."""
+
+    __slots__ = ("_closing", "_driver", "_lock", "_messages", "_queued", "_ws", "closed", "resumed")
+
+    def __init__(self, websocket: Any, driver: ThreadDriver) -> None:
+        self._ws = websocket
+        self._driver = driver
+        self._messages: collections.deque[str | bytes] = collections.deque()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._closing = False
+        self.closed = False
+        self.resumed = threading.Event()
+        self.resumed.set()
+
+    # called under the driver's lock: queue only
+    def send_packets(self, packets: list[OutPacket]) -> None:
+        for packet in packets:
+            self._messages.append(packet.data)
+            self._queued += len(packet.data)
+        self._driver.queue_drain(self)
+
+    def backlog(self) -> int:
+        return self._queued
+
+    def throttle(self, on: bool) -> None:
+        if on:
+            self.resumed.clear()
+        else:
+            self.resumed.set()
+
+    def abort(self) -> None:
+        self._messages.clear()
+        self._queued = 0
+        self.close()
+
+    def close(self) -> None:
+        self._closing = True
+        self._driver.queue_drain(self)
+        self.resumed.set()
+
+    def send_now(self, data: str | bytes) -> None:
+        self._messages.append(data)
+        self.drain()
+
+    def drain(self) -> None:
+        with self._lock:
+            messages = self._messages
+            try:
+                while messages:
+                    data = messages.popleft()
+                    self._queued -= len(data)
+                    self._ws.send(data, binary=not isinstance(data, str))
+                if self._closing and not self.closed:
+                    self.closed = True
+                    self._ws.close()
+            except Exception:  # the socket went away; the reader reports it
+                self.closed = True
+                messages.clear()
+                self._queued = 0
+
+
+def _handed_websocket(server: Any, environ: dict[str, Any], headers: dict[str, str]) -> list[bytes]:
+    driver: ThreadDriver = server.driver
+    websocket = environ["wsgi.websocket"]
+    refused: list[Response] = []
+    result = driver.handle_http(_request(environ, headers), b"", refused.append)
+    if not isinstance(result, WebSocketAccept):
+        websocket.close()  # already accepted by the server: the refusal is a close
+        return []
+    handle = _HandedWebSocket(websocket, driver)
+    session = result.session
+    driver.ws_attached(result, handle)
+    try:
+        while not handle.closed:
+            handle.resumed.wait()
+            if handle.closed:
+                break
+            try:
+                message = websocket.receive()
+            except Exception:  # a protocol error or a reset: the connection is over
+                break
+            if message is None:
+                break
+            if isinstance(message, (bytearray, memoryview)):
+                message = bytes(message)
+            driver.ws_message(session, handle, message)
+    finally:
+        driver.ws_closed(session, handle)
+        handle.close()
+        handle.drain()
+    return []
+
+
 def _websocket(
     server: Any, environ: dict[str, Any], headers: dict[str, str], start_response: StartResponse
 ) -> list[bytes]:
     driver: ThreadDriver = server.driver
+    if environ.get("wsgi.websocket") is not None:
+        return _handed_websocket(server, environ, headers)
     sock = next((environ[key] for key in _RAW_SOCKET_KEYS if key in environ), None)
     problem = ws.handshake_error(headers)
     if sock is None:
