@@ -8,6 +8,7 @@
     python examples/conformance/server.py --mode werkzeug     # Server, WSGIApp, Werkzeug
     python examples/conformance/server.py --mode gevent       # Server, WSGIApp, gevent.pywsgi
     python examples/conformance/server.py --mode gunicorn-gevent  # ... gunicorn -k gevent
+    python examples/conformance/server.py --mode gunicorn-geventwebsocket  # gevent-websocket
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -90,7 +91,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--mode",
-        choices=["native", "asgi", "native-sync", "wsgi", "werkzeug", "gevent", "gunicorn-gevent"],
+        choices=[
+            "native",
+            "asgi",
+            "native-sync",
+            "wsgi",
+            "werkzeug",
+            "gevent",
+            "gunicorn-gevent",
+            "gunicorn-geventwebsocket",
+        ],
         default="native",
     )
     parser.add_argument("--port", type=int, default=3000)
@@ -118,7 +128,13 @@ def main() -> None:
 
         serve(sync_app(), "127.0.0.1", args.port)
     else:  # gunicorn: gthread workers (wsgi) or gevent workers (gunicorn-gevent)
-        worker = ["-k", "gevent"] if args.mode == "gunicorn-gevent" else ["-k", "gthread"]
+        worker = {
+            "gunicorn-gevent": ["-k", "gevent"],
+            "gunicorn-geventwebsocket": [
+                "-k",
+                "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+            ],
+        }.get(args.mode, ["-k", "gthread"])
         here = os.path.dirname(os.path.abspath(__file__))
         os.execv(
             sys.executable,

@@ -50,7 +50,17 @@ def harness() -> Path:
 
 
 @pytest.mark.parametrize(
-    "mode", ["native", "asgi", "native-sync", "wsgi", "werkzeug", "gevent", "gunicorn-gevent"]
+    "mode",
+    [
+        "native",
+        "asgi",
+        "native-sync",
+        "wsgi",
+        "werkzeug",
+        "gevent",
+        "gunicorn-gevent",
+        "gunicorn-geventwebsocket",
+    ],
 )
 def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:
     # --retries 1: the suites are timing-based (300 ms heartbeats) and the machine is shared

@@ -63,6 +63,10 @@ class WSGIApp(routing.Mount):
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         server = self.route(path)
+        if "close" in environ.get("HTTP_CONNECTION", "").lower() and environ.get(
+            "SERVER_SOFTWARE", ""
+        ).startswith("gevent/"):
+            start_response = _closing(start_response)
         if server is not None:
             headers = _headers(environ)
             if headers.get("upgrade", "").lower() == "websocket":
@@ -81,6 +85,19 @@ class WSGIApp(routing.Mount):
         return _respond(
             start_response, Response(404, [("Content-Type", "text/plain")], b"Not Found")
         )
+
+
+def _closing(start_response: StartResponse) -> StartResponse:
+    """gevent's server closes a connection the client asked to close without saying so in
+    an HTTP/1.1 response; a client that pools connections (Node's keep-alive agent) then
+    sends its next request on the dead socket ("socket hang up"). Say so for it."""
+
+    def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+        if not any(name.lower() == "connection" for name, _ in headers):
+            headers = [*headers, ("Connection", "close")]
+        return start_response(status, headers, *args)
+
+    return start
 
 
 def _text_path(path_info: str) -> str:
