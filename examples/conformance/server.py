@@ -9,6 +9,7 @@
     python examples/conformance/server.py --mode gevent       # Server, WSGIApp, gevent.pywsgi
     python examples/conformance/server.py --mode gunicorn-gevent  # ... gunicorn -k gevent
     python examples/conformance/server.py --mode gunicorn-geventwebsocket  # gevent-websocket
+    python examples/conformance/server.py --mode eventlet     # Server, WSGIApp, eventlet.wsgi
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -100,6 +101,7 @@ def main() -> None:
             "gevent",
             "gunicorn-gevent",
             "gunicorn-geventwebsocket",
+            "eventlet",
         ],
         default="native",
     )
@@ -123,6 +125,10 @@ def main() -> None:
         from werkzeug.serving import run_simple
 
         run_simple("127.0.0.1", args.port, sync_app(), threaded=True)
+    elif args.mode == "eventlet":  # monkey-patched below, before anything else ran
+        from socketwire.transports.eventlet_server import serve as serve_eventlet
+
+        serve_eventlet(sync_app(), "127.0.0.1", args.port)
     elif args.mode == "gevent":  # monkey-patched below, before anything else ran
         from socketwire.transports.gevent_server import serve
 
@@ -168,4 +174,8 @@ if __name__ == "__main__":
         from gevent import monkey
 
         monkey.patch_all()
+    elif "eventlet" in sys.argv or "--mode=eventlet" in sys.argv:
+        import eventlet
+
+        eventlet.monkey_patch()
     main()

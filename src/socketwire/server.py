@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -45,20 +47,39 @@ class _Call:
         self.error: BaseException | None = None
 
 
-ASYNC_MODES = (None, "threading", "gevent", "gevent_uwsgi")
+ASYNC_MODES = (None, "threading", "eventlet", "gevent", "gevent_uwsgi")
+
+
+def detect_async_mode() -> str:
+    """The mode of a program that did not say: ``'eventlet'`` or ``'gevent'`` once it has
+    monkey-patched threading with one of them (the server's threads are then green),
+    ``'threading'`` otherwise. A library merely installed is not enough: unpatched, it
+    would not run."""
+    eventlet_patcher = sys.modules.get("eventlet.patcher")
+    if eventlet_patcher is not None and eventlet_patcher.is_monkey_patched("thread"):
+        return "eventlet"
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
+        return "gevent"
+    return "threading"
 
 
 def check_async_mode(async_mode: str | None) -> None:
-    """python-socketio's ``async_mode``: threads, or gevent after monkey patching (the
-    server's locks, timer and worker pool are threading objects that gevent then turns
-    into greenlets). eventlet is not supported: its maintainers have deprecated it."""
+    """python-socketio's ``async_mode``: threads, or green threads after monkey patching
+    with eventlet or gevent (the server's locks, timer and worker pool are threading
+    objects that the patching turns into green threads)."""
     if async_mode not in ASYNC_MODES:
-        if async_mode == "eventlet":
-            raise ValueError(
-                "async_mode='eventlet' is not supported: eventlet is deprecated by its "
-                "maintainers; use 'threading' (the default) or 'gevent'"
-            )
         raise ValueError(f"unknown async_mode {async_mode!r}; use one of {ASYNC_MODES[1:]}")
+    if async_mode == "eventlet":
+        if importlib.util.find_spec("eventlet") is None:
+            raise ValueError("async_mode='eventlet' needs the eventlet package")
+        # a program that patched has imported it; importing it here would only warn
+        patcher = sys.modules.get("eventlet.patcher")
+        if patcher is None or not patcher.is_monkey_patched("thread"):
+            raise RuntimeError(
+                "async_mode='eventlet' needs eventlet.monkey_patch() at the start of the "
+                "program (gunicorn's eventlet worker does it for you)"
+            )
     if async_mode in ("gevent", "gevent_uwsgi"):
         try:
             from gevent import monkey
@@ -76,8 +97,9 @@ class Server(ServerFacade):
     threaded WSGI server (gunicorn ``-k gthread``, Werkzeug), or with ``socketwire.run``.
 
     Options as :class:`socketwire.AsyncServer`, plus ``handler_threads`` (the size of the
-    worker pool, default 100) and ``async_mode`` (``'threading'``, the default, or
-    ``'gevent'``: see :func:`check_async_mode`)."""
+    worker pool, default 100) and ``async_mode`` (``'threading'``, ``'eventlet'`` or
+    ``'gevent'``; by default the one the program monkey-patched with, else threads: see
+    :func:`check_async_mode`)."""
 
     def __init__(
         self,
@@ -97,7 +119,7 @@ class Server(ServerFacade):
     ) -> None:
         check_async_mode(async_mode)
         #: python-socketio's attribute: the concurrency model in use
-        self.async_mode = async_mode or "threading"
+        self.async_mode = async_mode or detect_async_mode()
         super().__init__(
             logger,
             async_handlers,

@@ -149,8 +149,9 @@ async def test_session_context_manager_and_rooms() -> None:
 
 
 def test_async_mode_validation() -> None:
-    with pytest.raises(ValueError, match="eventlet"):
-        socketwire.Server(async_mode="eventlet")
+    with pytest.raises(RuntimeError, match=r"eventlet\.monkey_patch"):
+        socketwire.Server(async_mode="eventlet")  # not monkey-patched in the test process
+    assert socketwire.Server().async_mode == "threading"  # nothing patched: threads
     with pytest.raises(ValueError):
         socketwire.Server(async_mode="carrier-pigeon")
     with pytest.raises(RuntimeError, match="patch_all"):

@@ -60,6 +60,7 @@ def harness() -> Path:
         "gevent",
         "gunicorn-gevent",
         "gunicorn-geventwebsocket",
+        "eventlet",
     ],
 )
 def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:

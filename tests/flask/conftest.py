@@ -25,8 +25,9 @@ sys.path.insert(0, str(APPS))
 
 START_TIMEOUT = 30.0
 #: native: socketio.run(app); gunicorn: -k gthread on the Flask app; werkzeug: flask run;
-#: gevent: monkey-patched, SocketIO(async_mode='gevent'), socketio.run(app) on gevent's server
-MODES = ("native", "gunicorn", "werkzeug", "gevent")
+#: gevent: monkey-patched, SocketIO(async_mode='gevent'), socketio.run(app) on gevent's server;
+#: eventlet: monkey-patched, SocketIO() (mode detected), socketio.run(app) on eventlet.wsgi
+MODES = ("native", "gunicorn", "werkzeug", "gevent", "eventlet")
 
 
 def free_port() -> int:
@@ -59,6 +60,8 @@ def server_command(mode: str, module: str, port: int) -> list[str]:
         return [py, "-m", "flask", "--app", module, "run", "--port", str(port), "--no-reload"]
     if mode == "gevent":
         return [py, "gevent_launcher.py", str(port)]
+    if mode == "eventlet":
+        return [py, "eventlet_launcher.py", str(port)]
     if mode.startswith("cli:"):  # socketwire run module:attr
         return [py, "-m", "socketwire", "run", f"{module}:{mode[4:]}", "--port", str(port)]
     if mode == "upstream-example":  # Flask-SocketIO's example app, unmodified

@@ -336,5 +336,5 @@ def test_options_from_constructor_and_run_are_merged(flask_server: ServerProcess
     handshake = json.loads(response.text[1:])
     assert (handshake["pingInterval"], handshake["pingTimeout"]) == (2000, 4000)  # SocketIO(...)
     # socketio.run(..., max_http_buffer_size=500_000) where run() serves (native, gevent)
-    expected = 500_000 if flask_server.mode in ("native", "gevent") else 1_000_000
+    expected = 500_000 if flask_server.mode in ("native", "gevent", "eventlet") else 1_000_000
     assert handshake["maxPayload"] == expected

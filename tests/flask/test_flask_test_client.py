@@ -53,8 +53,8 @@ def test_init_app_style_and_extension_registered() -> None:
 
 
 def test_options_are_validated(caplog: pytest.LogCaptureFixture) -> None:
-    with pytest.raises(ValueError, match="eventlet is deprecated"):
-        SocketIO(async_mode="eventlet")
+    with pytest.raises(RuntimeError, match="monkey_patch"):  # this process is not patched
+        SocketIO(Flask(__name__), async_mode="eventlet")
     with pytest.raises(RuntimeError, match="patch_all"):  # this process is not patched
         SocketIO(Flask(__name__), async_mode="gevent")
     with pytest.raises(ValueError, match="carrier-pigeon"):

@@ -19,7 +19,9 @@ Threaded ``Server`` (``apps/echo_app_sync.py``, the same events and behaviour):
   ``async_mode='gevent'``;
 * ``gunicorn-geventwebsocket`` -- ``gunicorn -k
   geventwebsocket.gunicorn.workers.GeventWebSocketWorker echo_app_sync:app``, where
-  gevent-websocket accepts the WebSocket and hands it to the app.
+  gevent-websocket accepts the WebSocket and hands it to the app;
+* ``eventlet``        -- eventlet.wsgi after ``eventlet.monkey_patch()``, ``async_mode``
+  detected (``serve_sync.py``).
 
 One process per mode is shared by the whole session (tests isolate themselves
 with unique tags / room names); it is restarted if a test killed it.
@@ -54,6 +56,7 @@ SYNC_MODES = (
     "gevent",
     "gunicorn-gevent",
     "gunicorn-geventwebsocket",
+    "eventlet",
 )
 MODES = ASYNC_MODES + SYNC_MODES
 # The slow, timer-bound tests (heartbeat, client vanishes: several seconds of
@@ -174,7 +177,7 @@ class ServerProcess:
                 "warning",
                 "echo_app_sync:app",
             ]
-        if self.mode in ("werkzeug", "gevent"):
+        if self.mode in ("werkzeug", "gevent", "eventlet"):
             return [sys.executable, "serve_sync.py", self.mode, "127.0.0.1", str(self.port)]
         raise ValueError(self.mode)
 

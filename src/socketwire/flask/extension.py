@@ -88,20 +88,13 @@ class _ForkedSession(dict[str, Any], SessionMixin):
 
 
 def check_async_mode(mode: Any) -> None:
-    """Flask-SocketIO's ``async_mode``: socketwire runs on threads."""
-    if mode in (None, "threading"):
+    """Flask-SocketIO's ``async_mode``: threads, or green threads under eventlet or gevent
+    (checked by :class:`socketwire.Server`: they need monkey patching first)."""
+    if mode in (None, "threading", "eventlet", "gevent", "gevent_uwsgi"):
         return
-    if mode == "eventlet":
-        raise ValueError(
-            "async_mode='eventlet' is not supported: eventlet is deprecated by its "
-            "maintainers and does not work reliably on current Python versions. socketwire "
-            "serves WebSocket from plain threads: use async_mode='threading' (the default) "
-            "with socketio.run(app), gunicorn -k gthread, or flask run."
-        )
-    if mode in ("gevent", "gevent_uwsgi"):
-        return  # checked by Server: needs gevent.monkey.patch_all() first
     raise ValueError(
-        f"invalid async_mode {mode!r}: socketwire.flask supports 'threading' and 'gevent'"
+        f"invalid async_mode {mode!r}: socketwire.flask supports 'threading', 'eventlet' "
+        "and 'gevent'"
     )
 
 
@@ -148,8 +141,10 @@ class SocketIO:
     :class:`socketwire.Server`: ``cors_allowed_origins``, ``ping_interval``,
     ``ping_timeout``, ``max_http_buffer_size``, ``cookie``, ``always_connect``,
     ``logger``, ``engineio_logger``, ``async_handlers``, ``handler_threads``, ...
-    ``async_mode`` may be None, ``'threading'`` or ``'gevent'`` (after
-    ``gevent.monkey.patch_all()``; ``run()`` then serves with gevent's WSGI server).
+    ``async_mode`` may be None (the library the program monkey-patched with, else
+    threads), ``'threading'``, ``'eventlet'`` or ``'gevent'`` (after
+    ``eventlet.monkey_patch()`` / ``gevent.monkey.patch_all()``; ``run()`` then serves with
+    eventlet's or gevent's WSGI server).
     """
 
     reason = DisconnectReason
@@ -680,6 +675,18 @@ class SocketIO:
             logging.getLogger("socketwire").setLevel(logging.INFO)
 
         def serve() -> None:
+            if self.async_mode == "eventlet":
+                from ..transports import eventlet_server
+
+                eventlet_server.serve(
+                    target,
+                    host or "127.0.0.1",
+                    port or 5000,
+                    certfile=certfile,
+                    keyfile=keyfile,
+                    log_output=bool(log_output),
+                )
+                return
             if self.async_mode in ("gevent", "gevent_uwsgi"):
                 from ..transports import gevent_server
 

@@ -330,6 +330,25 @@ class _HandedWebSocket:
                 self._queued = 0
 
 
+def _raw_socket(environ: dict[str, Any]) -> Any:
+    """The connection's socket, where the WSGI server exposes it."""
+    for key in _RAW_SOCKET_KEYS:
+        if key in environ:
+            return environ[key]
+    eventlet_input = environ.get("eventlet.input")  # eventlet.wsgi
+    get_socket = getattr(eventlet_input, "get_socket", None)
+    return get_socket() if get_socket is not None else None
+
+
+def _taken_over(environ: dict[str, Any]) -> None:
+    """Tell a server that reads the next request after the app returns that the socket
+    was the app's (eventlet.wsgi would otherwise read on a socket we have shut down)."""
+    if "eventlet.input" in environ:
+        import eventlet.wsgi
+
+        eventlet.wsgi.WSGI_LOCAL.already_handled = True
+
+
 def _handed_websocket(server: Any, environ: dict[str, Any], headers: dict[str, str]) -> list[bytes]:
     driver: ThreadDriver = server.driver
     websocket = environ["wsgi.websocket"]
@@ -368,7 +387,7 @@ def _websocket(
     driver: ThreadDriver = server.driver
     if environ.get("wsgi.websocket") is not None:
         return _handed_websocket(server, environ, headers)
-    sock = next((environ[key] for key in _RAW_SOCKET_KEYS if key in environ), None)
+    sock = _raw_socket(environ)
     problem = ws.handshake_error(headers)
     if sock is None:
         problem = "this WSGI server does not expose its socket for WebSocket"
@@ -424,6 +443,7 @@ def _websocket(
         driver.ws_closed(session, handle)
         handle.close()
         handle.drain()
+        _taken_over(environ)
     return []
 
 

@@ -2,9 +2,11 @@
 
     python serve_sync.py werkzeug HOST PORT   # werkzeug.serving.run_simple, threaded
     python serve_sync.py gevent HOST PORT     # gevent.pywsgi (socketwire's gevent_server)
+    python serve_sync.py eventlet HOST PORT   # eventlet.wsgi (socketwire's eventlet_server)
 
 For ``gevent`` the process is monkey patched before anything else is imported
-and the app is built with ``async_mode='gevent'``.
+and the app is built with ``async_mode='gevent'``; for ``eventlet`` it is patched by
+eventlet and the app leaves ``async_mode`` to be detected.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ if __name__ == "__main__" and sys.argv[1:2] == ["gevent"]:
     from gevent import monkey
 
     monkey.patch_all()
+elif __name__ == "__main__" and sys.argv[1:2] == ["eventlet"]:
+    import eventlet
+
+    eventlet.monkey_patch()
 
 import logging
 import os
@@ -34,6 +40,13 @@ def main(mode: str, host: str, port: int) -> None:
         from socketwire.transports.gevent_server import serve
 
         serve(app, host, port)
+    elif mode == "eventlet":
+        from echo_app_sync import app, sio
+
+        from socketwire.transports.eventlet_server import serve as serve_eventlet
+
+        assert sio.async_mode == "eventlet", sio.async_mode
+        serve_eventlet(app, host, port)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
