@@ -21,7 +21,9 @@ Threaded ``Server`` (``apps/echo_app_sync.py``, the same events and behaviour):
   geventwebsocket.gunicorn.workers.GeventWebSocketWorker echo_app_sync:app``, where
   gevent-websocket accepts the WebSocket and hands it to the app;
 * ``eventlet``        -- eventlet.wsgi after ``eventlet.monkey_patch()``, ``async_mode``
-  detected (``serve_sync.py``).
+  detected (``serve_sync.py``);
+* ``gunicorn-eventlet`` -- ``gunicorn -k eventlet echo_app_sync:app`` with gunicorn 25.x (the
+  last with that worker), installed on first use beside the test venv.
 
 One process per mode is shared by the whole session (tests isolate themselves
 with unique tags / room names); it is restarted if a test killed it.
@@ -57,6 +59,7 @@ SYNC_MODES = (
     "gunicorn-gevent",
     "gunicorn-geventwebsocket",
     "eventlet",
+    "gunicorn-eventlet",
 )
 MODES = ASYNC_MODES + SYNC_MODES
 # The slow, timer-bound tests (heartbeat, client vanishes: several seconds of
@@ -95,6 +98,20 @@ def _port_open(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def gunicorn_25() -> Path:
+    """gunicorn 25.x, the last release with the ``-k eventlet`` worker, in a folder of the
+    test venv (installed on first use; the venv's own gunicorn is newer)."""
+    target = Path(sys.prefix) / "gunicorn-25"
+    if not (target / "gunicorn").is_dir():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+             str(target), "gunicorn>=25,<26"],
+            check=True,
+            timeout=300,
+        )  # fmt: skip
+    return target
 
 
 class ServerProcess:
@@ -154,6 +171,12 @@ class ServerProcess:
                 "--log-level",
                 "warning",
             ]
+        if self.mode == "gunicorn-eventlet":
+            return [
+                sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
+                "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "2",
+                "--log-level", "warning", "echo_app_sync:app",
+            ]  # fmt: skip
         if self.mode in ("gthread", "gunicorn-gevent", "gunicorn-geventwebsocket"):
             worker = ["-k", "gthread", "--threads", "50"]
             if self.mode == "gunicorn-gevent":
@@ -186,6 +209,8 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(APPS), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env.pop("SW_TEST_ASYNC_MODE", None)
+        if self.mode == "gunicorn-eventlet":
+            env["PYTHONPATH"] = os.pathsep.join((str(gunicorn_25()), env["PYTHONPATH"]))
         if self.mode in ("gevent", "gunicorn-gevent", "gunicorn-geventwebsocket"):
             # the app module is imported after the monkey patching (by
             # serve_sync.py, or in gunicorn's gevent worker)
