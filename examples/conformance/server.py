@@ -10,6 +10,7 @@
     python examples/conformance/server.py --mode gunicorn-gevent  # ... gunicorn -k gevent
     python examples/conformance/server.py --mode gunicorn-geventwebsocket  # gevent-websocket
     python examples/conformance/server.py --mode eventlet     # Server, WSGIApp, eventlet.wsgi
+    python examples/conformance/server.py --mode sanic        # AsyncServer attached to Sanic
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -32,7 +33,8 @@ COMMON: dict[str, Any] = dict(
 )
 
 
-def async_app() -> socketwire.ASGIApp:
+def async_app(attach_to: Any = None) -> socketwire.ASGIApp:
+    """The asyncio servers as one ASGI app, or attached to ``attach_to`` (a Sanic app)."""
     eio = socketwire.AsyncEngineServer(**COMMON)
     sio = socketwire.AsyncServer(connect_timeout=1.0, **COMMON)
 
@@ -56,6 +58,9 @@ def async_app() -> socketwire.ASGIApp:
     async def custom_connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         await sio.emit("auth", auth if auth is not None else {}, to=sid, namespace="/custom")
 
+    if attach_to is not None:
+        eio.attach(attach_to, "engine.io")
+        sio.attach(attach_to)
     return socketwire.ASGIApp(
         sio, other_asgi_app=socketwire.ASGIApp(eio, engineio_path="engine.io")
     )
@@ -102,6 +107,7 @@ def main() -> None:
             "gunicorn-gevent",
             "gunicorn-geventwebsocket",
             "eventlet",
+            "sanic",
         ],
         default="native",
     )
@@ -119,6 +125,12 @@ def main() -> None:
             log_level="warning",
             ws=os.environ.get("UVICORN_WS", "auto"),
         )
+    elif args.mode == "sanic":
+        from sanic import Sanic
+
+        app = Sanic("conformance")
+        async_app(attach_to=app)
+        app.run(host="127.0.0.1", port=args.port, single_process=True, access_log=False)
     elif args.mode == "native-sync":
         socketwire.run(sync_app(), "127.0.0.1", args.port, log_level="warning")
     elif args.mode == "werkzeug":

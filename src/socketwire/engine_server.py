@@ -116,6 +116,13 @@ class AsyncEngineServer(_EngineServerBase):
     async def disconnect(self, sid: str | None = None) -> None:
         self._disconnect(sid)
 
+    def attach(self, app: Any, engineio_path: str = "engine.io") -> None:
+        """Serve this server inside an ``aiohttp.web.Application`` or a ``sanic.Sanic``
+        app (python-engineio's ``attach``)."""
+        from .transports.attach import attach
+
+        attach(self, app, engineio_path)
+
     def _started(self, result: Any) -> None:
         if asyncio.iscoroutine(result):
             task = asyncio.ensure_future(result)

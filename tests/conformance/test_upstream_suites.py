@@ -61,6 +61,7 @@ def harness() -> Path:
         "gunicorn-gevent",
         "gunicorn-geventwebsocket",
         "eventlet",
+        "sanic",
     ],
 )
 def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:

@@ -119,8 +119,8 @@ class Witness:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
-                await self._task
-        await self.client.disconnect()
+                await asyncio.wait_for(self._task, 10)
+        await asyncio.wait_for(self.client.disconnect(), 10)
 
 
 # ------------------------------------------------------------------ the attacks
@@ -134,7 +134,7 @@ async def http_exchange(port: int, request: bytes, timeout: float = 5) -> bytes:
             await writer.drain()
         return await asyncio.wait_for(reader.read(1 << 20), timeout)
     finally:
-        writer.close()
+        writer.transport.abort()
 
 
 async def traversal(port: int, static_dir: Path) -> None:
@@ -168,7 +168,7 @@ async def huge_header(port: int, static_dir: Path) -> None:
     except ConnectionError:
         pass  # cut off
     finally:
-        writer.close()
+        writer.transport.abort()
 
 
 async def slowloris(port: int, static_dir: Path) -> None:
@@ -182,7 +182,7 @@ async def slowloris(port: int, static_dir: Path) -> None:
             await asyncio.sleep(0.5)
     finally:
         for _, writer in conns:
-            writer.close()
+            writer.transport.abort()
 
 
 async def big_bodies(port: int, static_dir: Path) -> None:
@@ -198,7 +198,7 @@ async def big_bodies(port: int, static_dir: Path) -> None:
         except ConnectionError:
             return b""
         finally:
-            writer.close()
+            writer.transport.abort()
 
     for reply in await asyncio.gather(one(), one(), one()):
         assert reply == b"" or reply.startswith(b"HTTP/1.1 404"), reply[:80]
@@ -225,7 +225,7 @@ async def pipelined(port: int, static_dir: Path) -> None:
             while await asyncio.wait_for(reader.read(65536), 3):
                 pass
     finally:
-        writer.close()
+        writer.transport.abort()
 
 
 async def raw_ws(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -271,7 +271,7 @@ async def integer_event_names(port: int, static_dir: Path) -> None:
                 frames += await read_frames(reader, min(until, time.monotonic() + 0.2))
             assert (0x1, b'43/chat,2["hi"]') in frames, frames
         finally:
-            writer.close()
+            writer.transport.abort()
 
 
 async def deep_binary(port: int, static_dir: Path) -> None:
@@ -284,7 +284,7 @@ async def deep_binary(port: int, static_dir: Path) -> None:
             frames = await read_frames(reader, time.monotonic() + 2)
             assert frames and frames[-1][0] == 0x8, frames[-3:]
         finally:
-            writer.close()
+            writer.transport.abort()
 
 
 async def never_reads(port: int, static_dir: Path) -> None:
@@ -308,7 +308,7 @@ async def never_reads(port: int, static_dir: Path) -> None:
                 writer.write(big)
                 await asyncio.wait_for(writer.drain(), 2)
     finally:
-        writer.close()
+        writer.transport.abort()
 
 
 async def never_polls(port: int, static_dir: Path) -> None:
@@ -336,7 +336,7 @@ async def handler_flood(port: int, static_dir: Path) -> None:
                 await asyncio.wait_for(writer.drain(), 0.2)
         await asyncio.sleep(2)
     finally:
-        writer.close()
+        writer.transport.abort()
 
 
 async def polling_flood(port: int, static_dir: Path) -> None:
@@ -366,7 +366,7 @@ async def bad_frames(port: int, static_dir: Path) -> None:
             assert frames and frames[-1][0] == 0x8, frames
             assert struct.unpack("!H", frames[-1][1][:2])[0] == 1002, frames[-1]
         finally:
-            writer.close()
+            writer.transport.abort()
 
 
 ATTACKS: list[Callable[[int, Path], Awaitable[None]]] = [

@@ -20,7 +20,7 @@ __all__ = ["AsyncServer"]
 
 
 #: python-socketio's asyncio ``async_mode`` values socketwire serves
-ASYNC_MODES = ("asgi", "aiohttp", "tornado")
+ASYNC_MODES = ("asgi", "aiohttp", "sanic", "tornado")
 
 
 class AsyncServer(ServerFacade):
@@ -54,7 +54,7 @@ class AsyncServer(ServerFacade):
             raise ValueError(
                 f"async_mode={self.async_mode!r} is not supported by AsyncServer: use one of "
                 f"{', '.join(map(repr, ASYNC_MODES))} (socketwire's native server and any ASGI "
-                "server take 'asgi'; 'sanic' has no socketwire integration)"
+                "server take 'asgi')"
             )
         super().__init__(
             logger,
@@ -295,9 +295,9 @@ class AsyncServer(ServerFacade):
         return True
 
     def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
-        """Serve this server inside an ``aiohttp.web.Application`` (python-socketio's
-        ``async_mode='aiohttp'``)."""
-        from ..transports.aiohttp import attach
+        """Serve this server inside an ``aiohttp.web.Application`` or a ``sanic.Sanic``
+        app (python-socketio's ``async_mode='aiohttp'`` / ``'sanic'``)."""
+        from ..transports.attach import attach
 
         attach(self, app, socketio_path)
 
