@@ -11,6 +11,8 @@
     python examples/conformance/server.py --mode gunicorn-geventwebsocket  # gevent-websocket
     python examples/conformance/server.py --mode eventlet     # Server, WSGIApp, eventlet.wsgi
     python examples/conformance/server.py --mode sanic        # AsyncServer attached to Sanic
+    python examples/conformance/server.py --mode uwsgi-gevent # Server, WSGIApp, uWSGI gevent
+    python examples/conformance/server.py --mode uwsgi-threads  # ... uWSGI --threads 100
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -108,6 +110,8 @@ def main() -> None:
             "gunicorn-geventwebsocket",
             "eventlet",
             "sanic",
+            "uwsgi-gevent",
+            "uwsgi-threads",
         ],
         default="native",
     )
@@ -125,6 +129,18 @@ def main() -> None:
             log_level="warning",
             ws=os.environ.get("UVICORN_WS", "auto"),
         )
+    elif args.mode in ("uwsgi-gevent", "uwsgi-threads"):  # Flask-SocketIO's uWSGI command
+        loop = ["--gevent", "1000"] if args.mode == "uwsgi-gevent" else ["--threads", "100"]
+        uwsgi = os.path.join(os.path.dirname(sys.executable), "uwsgi")
+        here = os.path.dirname(os.path.abspath(__file__))
+        os.execv(
+            uwsgi,
+            [
+                uwsgi, "--http", f"127.0.0.1:{args.port}", *loop, "--http-websockets",
+                "--master", "--wsgi-file", os.path.join(here, "server.py"),
+                "--callable", "uwsgi_app", "--die-on-term", "--disable-logging",
+            ],
+        )  # fmt: skip
     elif args.mode == "sanic":
         from sanic import Sanic
 
@@ -180,6 +196,13 @@ def wsgi_app() -> socketwire.WSGIApp:
     """For gunicorn: ``gunicorn 'server:wsgi_app()'``."""
     return sync_app()
 
+
+try:
+    import uwsgi  # noqa: F401  (exists only inside a uWSGI worker)
+except ImportError:
+    pass
+else:
+    uwsgi_app = sync_app()  # what --callable names
 
 if __name__ == "__main__":
     if "gevent" in sys.argv or "--mode=gevent" in sys.argv:

@@ -7,10 +7,16 @@ served by the native server or a threaded WSGI server (:class:`WSGIApp`).
 
 from __future__ import annotations
 
-from .aio.server import AsyncServer
-from .engine_server import AsyncEngineServer, EngineServer
-from .engineio.core import DisconnectReason
-from .exceptions import (
+from ._green import green_under_uwsgi
+
+# In a uWSGI worker on its gevent loop, everything must be green before the app's own
+# module-level objects (a threading.Event, a lock) are made: patch at import.
+green_under_uwsgi()
+
+from .aio.server import AsyncServer  # noqa: E402
+from .engine_server import AsyncEngineServer, EngineServer  # noqa: E402
+from .engineio.core import DisconnectReason  # noqa: E402
+from .exceptions import (  # noqa: E402
     BadNamespaceError,
     ConnectionRefusedError,
     DisconnectedError,
@@ -19,13 +25,13 @@ from .exceptions import (
     SocketwireError,
     TimeoutError,
 )
-from .managers import AsyncAioPikaManager, AsyncRedisManager, KombuManager, RedisManager
-from .namespace import AsyncNamespace, Namespace
-from .server import Server
-from .transports.asgi import ASGIApp
-from .transports.native import create_server, run, serve
-from .transports.tornado import get_tornado_handler
-from .transports.wsgi import Middleware, WSGIApp
+from .managers import AsyncAioPikaManager, AsyncRedisManager, KombuManager, RedisManager  # noqa: E402
+from .namespace import AsyncNamespace, Namespace  # noqa: E402
+from .server import Server  # noqa: E402
+from .transports.asgi import ASGIApp  # noqa: E402
+from .transports.native import create_server, run, serve  # noqa: E402
+from .transports.tornado import get_tornado_handler  # noqa: E402
+from .transports.wsgi import Middleware, WSGIApp  # noqa: E402
 
 __version__ = "0.2.0"
 

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import base
+from ._green import uwsgi_gevent
 from .client_jobs import ClientJobs
 from .driver import ThreadDriver
 from .engineio.core import DisconnectReason
@@ -61,6 +62,8 @@ def detect_async_mode() -> str:
     gevent_monkey = sys.modules.get("gevent.monkey")
     if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
         return "gevent"
+    if uwsgi_gevent():
+        return "gevent_uwsgi"
     return "threading"
 
 
@@ -85,6 +88,11 @@ def check_async_mode(async_mode: str | None) -> None:
             from gevent import monkey
         except ImportError:
             raise ValueError("async_mode='gevent' needs the gevent package") from None
+        if not monkey.is_module_patched("threading") and uwsgi_gevent():
+            # uWSGI's gevent loop runs every request in a greenlet of one thread; the
+            # server's locks, events and worker threads must be green too. The documented
+            # command (``uwsgi --gevent 1000 ...``) does not patch: do it for the app.
+            monkey.patch_all()
         if not monkey.is_module_patched("threading"):
             raise RuntimeError(
                 "async_mode='gevent' needs gevent.monkey.patch_all() at the start of the "
@@ -117,9 +125,9 @@ class Server(ServerFacade):
         max_queued_events: int = 10_000,
         **kwargs: Any,
     ) -> None:
-        check_async_mode(async_mode)
         #: python-socketio's attribute: the concurrency model in use
         self.async_mode = async_mode or detect_async_mode()
+        check_async_mode(self.async_mode)
         super().__init__(
             logger,
             async_handlers,

@@ -62,6 +62,8 @@ def harness() -> Path:
         "gunicorn-geventwebsocket",
         "eventlet",
         "sanic",
+        "uwsgi-gevent",
+        "uwsgi-threads",
     ],
 )
 def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:

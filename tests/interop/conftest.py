@@ -23,7 +23,12 @@ Threaded ``Server`` (``apps/echo_app_sync.py``, the same events and behaviour):
 * ``eventlet``        -- eventlet.wsgi after ``eventlet.monkey_patch()``, ``async_mode``
   detected (``serve_sync.py``);
 * ``gunicorn-eventlet`` -- ``gunicorn -k eventlet echo_app_sync:app`` with gunicorn 25.x (the
-  last with that worker), installed on first use beside the test venv.
+  last with that worker), installed on first use beside the test venv;
+* ``uwsgi-gevent``    -- Flask-SocketIO's documented uWSGI command (``uwsgi --http ...
+  --gevent 1000 --http-websockets --master --wsgi-file ... --callable app``), WebSocket
+  through the connection uWSGI hands over after its handshake, no monkey patching in the
+  command;
+* ``uwsgi-threads``   -- the same with ``--threads 100`` instead of ``--gevent 1000``.
 
 One process per mode is shared by the whole session (tests isolate themselves
 with unique tags / room names); it is restarted if a test killed it.
@@ -60,6 +65,8 @@ SYNC_MODES = (
     "gunicorn-geventwebsocket",
     "eventlet",
     "gunicorn-eventlet",
+    "uwsgi-gevent",
+    "uwsgi-threads",
 )
 MODES = ASYNC_MODES + SYNC_MODES
 # The slow, timer-bound tests (heartbeat, client vanishes: several seconds of
@@ -171,6 +178,14 @@ class ServerProcess:
                 "--log-level",
                 "warning",
             ]
+        if self.mode in ("uwsgi-gevent", "uwsgi-threads"):
+            loop = ["--gevent", "1000"] if self.mode == "uwsgi-gevent" else ["--threads", "100"]
+            return [
+                str(Path(sys.executable).parent / "uwsgi"),
+                "--http", f"127.0.0.1:{self.port}", *loop, "--http-websockets",
+                "--master", "--wsgi-file", "echo_app_sync.py", "--callable", "app",
+                "--die-on-term",  # SIGTERM stops it (uWSGI's default is to reload)
+            ]  # fmt: skip
         if self.mode == "gunicorn-eventlet":
             return [
                 sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",

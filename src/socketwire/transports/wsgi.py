@@ -63,9 +63,7 @@ class WSGIApp(routing.Mount):
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         server = self.route(path)
-        if "close" in environ.get("HTTP_CONNECTION", "").lower() and environ.get(
-            "SERVER_SOFTWARE", ""
-        ).startswith("gevent/"):
+        if _will_close(environ):
             start_response = _closing(start_response)
         if server is not None:
             headers = _headers(environ)
@@ -87,10 +85,20 @@ class WSGIApp(routing.Mount):
         )
 
 
+def _will_close(environ: dict[str, Any]) -> bool:
+    """The server closes this connection after the response without saying so: gevent's
+    when the client asked it to, uWSGI's HTTP router always unless ``--http-keepalive``."""
+    if "uwsgi.version" in environ:
+        return not _uwsgi(environ).opt.get("http-keepalive")
+    return "close" in environ.get("HTTP_CONNECTION", "").lower() and environ.get(
+        "SERVER_SOFTWARE", ""
+    ).startswith("gevent/")
+
+
 def _closing(start_response: StartResponse) -> StartResponse:
-    """gevent's server closes a connection the client asked to close without saying so in
-    an HTTP/1.1 response; a client that pools connections (Node's keep-alive agent) then
-    sends its next request on the dead socket ("socket hang up"). Say so for it."""
+    """Say "Connection: close" for a server that closes without saying so: a client that
+    pools connections (Node's keep-alive agent, requests) otherwise sends its next request
+    on the dead socket ("socket hang up", or a POST lost)."""
 
     def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
         if not any(name.lower() == "connection" for name, _ in headers):
@@ -340,6 +348,15 @@ def _raw_socket(environ: dict[str, Any]) -> Any:
     return get_socket() if get_socket is not None else None
 
 
+def _uwsgi(environ: dict[str, Any]) -> Any:
+    """uWSGI's API module, in a request uWSGI serves."""
+    if "uwsgi.version" not in environ:
+        return None
+    import uwsgi
+
+    return uwsgi
+
+
 def _taken_over(environ: dict[str, Any]) -> None:
     """Tell a server that reads the next request after the app returns that the socket
     was the app's (eventlet.wsgi would otherwise read on a socket we have shut down)."""
@@ -388,6 +405,14 @@ def _websocket(
     if environ.get("wsgi.websocket") is not None:
         return _handed_websocket(server, environ, headers)
     sock = _raw_socket(environ)
+    uwsgi = _uwsgi(environ)
+    if sock is None and uwsgi is not None:
+        # uWSGI (with --http-websockets) completes the handshake itself; its connection is
+        # the client's byte stream from then on, read and written here as any other.
+        sock = socket_module.fromfd(
+            uwsgi.connection_fd(), socket_module.AF_INET, socket_module.SOCK_STREAM
+        )
+        sock.setblocking(True)  # uWSGI's descriptor is non-blocking; threads wait in recv
     problem = ws.handshake_error(headers)
     if sock is None:
         problem = "this WSGI server does not expose its socket for WebSocket"
@@ -407,7 +432,9 @@ def _websocket(
         ("Sec-WebSocket-Accept", ws.accept_key(headers["sec-websocket-key"])),
         *result.headers,
     ]
-    if "werkzeug.socket" in environ:
+    if uwsgi is not None:
+        uwsgi.websocket_handshake()  # result.headers (a cookie) cannot be added there
+    elif "werkzeug.socket" in environ:
         # Werkzeug adds "Connection: close" to every response, which strict clients refuse
         # in a handshake: write it ourselves. Werkzeug sends its own headers only when the
         # app returns, on the socket we have shut down by then (a dropped connection to it).
@@ -444,6 +471,8 @@ def _websocket(
         handle.close()
         handle.drain()
         _taken_over(environ)
+        if uwsgi is not None:
+            sock.close()  # our duplicate of uWSGI's descriptor
     return []
 
 
