@@ -56,14 +56,14 @@ def detect_async_mode() -> str:
     monkey-patched threading with one of them (the server's threads are then green),
     ``'threading'`` otherwise. A library merely installed is not enough: unpatched, it
     would not run."""
+    if uwsgi_gevent():
+        return "gevent_uwsgi"  # patched at import (socketwire._green)
     eventlet_patcher = sys.modules.get("eventlet.patcher")
     if eventlet_patcher is not None and eventlet_patcher.is_monkey_patched("thread"):
         return "eventlet"
     gevent_monkey = sys.modules.get("gevent.monkey")
     if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
         return "gevent"
-    if uwsgi_gevent():
-        return "gevent_uwsgi"
     return "threading"
 
 

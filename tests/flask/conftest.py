@@ -26,8 +26,9 @@ sys.path.insert(0, str(APPS))
 START_TIMEOUT = 30.0
 #: native: socketio.run(app); gunicorn: -k gthread on the Flask app; werkzeug: flask run;
 #: gevent: monkey-patched, SocketIO(async_mode='gevent'), socketio.run(app) on gevent's server;
-#: eventlet: monkey-patched, SocketIO() (mode detected), socketio.run(app) on eventlet.wsgi
-MODES = ("native", "gunicorn", "werkzeug", "gevent", "eventlet")
+#: eventlet: monkey-patched, SocketIO() (mode detected), socketio.run(app) on eventlet.wsgi;
+#: uwsgi: Flask-SocketIO's documented uWSGI command (gevent loop, no monkey patching in it)
+MODES = ("native", "gunicorn", "werkzeug", "gevent", "eventlet", "uwsgi")
 
 
 def free_port() -> int:
@@ -62,6 +63,12 @@ def server_command(mode: str, module: str, port: int) -> list[str]:
         return [py, "gevent_launcher.py", str(port)]
     if mode == "eventlet":
         return [py, "eventlet_launcher.py", str(port)]
+    if mode == "uwsgi":
+        return [
+            str(Path(py).parent / "uwsgi"), "--http", f"127.0.0.1:{port}", "--gevent", "1000",
+            "--http-websockets", "--master", "--wsgi-file", f"{module}.py", "--callable", "app",
+            "--die-on-term",
+        ]  # fmt: skip
     if mode.startswith("cli:"):  # socketwire run module:attr
         return [py, "-m", "socketwire", "run", f"{module}:{mode[4:]}", "--port", str(port)]
     if mode == "upstream-example":  # Flask-SocketIO's example app, unmodified

@@ -129,6 +129,9 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 
 
 def _request(environ: dict[str, Any], headers: dict[str, str]) -> Any:
+    if "uwsgi.version" in environ:
+        # uWSGI reuses the environ dict for the core's next request: a session keeps a copy
+        environ = dict(environ)
     return routing.make_request(
         environ.get("REQUEST_METHOD", "GET"),
         environ.get("QUERY_STRING", ""),
