@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["green_under_uwsgi", "uwsgi_gevent"]
+__all__ = ["green_under_uwsgi", "in_uwsgi", "uwsgi_gevent"]
+
+
+def in_uwsgi() -> bool:
+    """Running inside uWSGI (its master, which imports the app, or a worker)."""
+    if "uwsgi" not in sys.modules:
+        try:
+            import uwsgi  # noqa: F401  (only exists inside uWSGI)
+        except ImportError:
+            return False
+    return True
 
 
 def uwsgi_gevent() -> bool:
-    """Running in a uWSGI worker on its gevent loop (``--gevent N``)."""
-    if "uwsgi" not in sys.modules:
-        try:
-            import uwsgi  # noqa: F401  (only exists inside a uWSGI worker)
-        except ImportError:
-            return False
-    return "gevent" in getattr(sys.modules["uwsgi"], "opt", {})
+    """Running in uWSGI on its gevent loop (``--gevent N``)."""
+    return in_uwsgi() and "gevent" in getattr(sys.modules["uwsgi"], "opt", {})
 
 
 def green_under_uwsgi() -> None:

@@ -382,6 +382,14 @@ class Server(ServerFacade):
             socket.sid, functools.partial(self._execute, job), barrier=kind == "lifecycle"
         )
 
+    def check_fork(self) -> None:
+        """Called by :class:`~socketwire.WSGIApp` on each request: in a worker forked after
+        the app was imported (uWSGI, ``gunicorn --preload``), the message queue's threads
+        are started again."""
+        after_fork = getattr(self.manager, "after_fork", None)
+        if after_fork is not None:
+            after_fork()  # a pid comparison unless this process was forked
+
     def _throttle(self, sid: str, on: bool) -> None:
         """Stop (or resume) reading ``sid``'s connection, where its transport can."""
         with self.driver.lock:

@@ -26,12 +26,14 @@ import asyncio
 import collections
 import itertools
 import logging
+import os
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from .. import base, cluster
+from .._green import in_uwsgi
 from ..exceptions import SocketwireError
 from .helpers import ManagerQueries
 
@@ -359,6 +361,25 @@ class ThreadManager(ManagerBase):
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._sending = False
+        self._pid = os.getpid()
+
+    def after_fork(self) -> None:
+        """This process was forked from the one that started the threads (uWSGI and
+        ``gunicorn --preload`` import the app, then fork workers): they did not come along.
+        Start afresh here; what the parent had queued is the parent's."""
+        if self._pid == os.getpid():
+            return
+        deferred = self._pid == -1
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._queue.clear()
+        self._inflight = 0
+        self._sending = False
+        self._stopping = False
+        had_threads = bool(self._threads)
+        self._threads = []
+        if had_threads or deferred:
+            self.start()
 
     # backend
     def _publish(self, data: bytes) -> None:
@@ -373,6 +394,11 @@ class ThreadManager(ManagerBase):
     # runtime
     def attach(self, server: Any) -> None:
         super().attach(server)
+        if in_uwsgi():
+            # uWSGI imports the app in its master, then forks the workers: a thread (or a
+            # greenlet) started now would be the master's. The server starts it in the worker.
+            self._pid = -1
+            return
         self.start()
 
     def start(self) -> None:

@@ -1,0 +1,95 @@
+"""The message queue under green threads, as Flask-SocketIO's documents deploy it: a Flask app
+with ``SocketIO(app, message_queue=redis_url)`` served under gevent, eventlet (monkey-patched
+first, ``socketio.run``) and uWSGI's gevent loop; a real client joins a room; the app emits to
+it from a background task through Redis, and an external process
+(``SocketIO(message_queue=url)`` without an app, here the test) emits to it too."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio as socketio_client
+from tests.cluster.conftest import _need
+
+from socketwire.flask import SocketIO
+
+pytestmark = pytest.mark.timeout(120)
+
+APPS = Path(__file__).parent / "apps"
+URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(params=["gevent", "eventlet", "uwsgi"])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    _need("Redis", "127.0.0.1", 6379)
+    mode = request.param
+    port = free_port()
+    channel = "green-" + uuid.uuid4().hex[:8]
+    if mode == "uwsgi":
+        command = [
+            str(Path(sys.executable).parent / "uwsgi"), "--http", f"127.0.0.1:{port}",
+            "--gevent", "1000", "--http-websockets", "--master", "--wsgi-file",
+            "queue_app.py", "--callable", "app", "--die-on-term",
+        ]  # fmt: skip
+    else:
+        command = [sys.executable, "queue_app.py", mode, str(port)]
+    env = {**os.environ, "SW_QUEUE_URL": URL, "SW_QUEUE_CHANNEL": channel}
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=APPS, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+        yield mode, f"http://127.0.0.1:{port}", channel
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_queue_under_green_threads(served: tuple[str, str, str], transport: str) -> None:
+    mode, url, channel = served
+    got: queue.Queue[Any] = queue.Queue()
+    client = socketio_client.Client(reconnection=False)
+    client.on("relayed", got.put)
+    client.connect(url, transports=[transport], wait_timeout=10)
+    try:
+        expected = {"gevent": "gevent", "eventlet": "eventlet", "uwsgi": "gevent_uwsgi"}[mode]
+        assert client.call("join", "room1", timeout=10) == expected
+        assert client.call("relay", ("room1", "from the app"), timeout=10) == "queued"
+        assert got.get(timeout=10) == "from the app"
+        external = SocketIO(message_queue=URL, channel=channel)  # "an external process"
+        external.emit("relayed", "from outside", to="room1")
+        assert got.get(timeout=10) == "from outside"
+    finally:
+        client.disconnect()
