@@ -13,6 +13,7 @@
     python examples/conformance/server.py --mode sanic        # AsyncServer attached to Sanic
     python examples/conformance/server.py --mode uwsgi-gevent # Server, WSGIApp, uWSGI gevent
     python examples/conformance/server.py --mode uwsgi-threads  # ... uWSGI --threads 100
+    python examples/conformance/server.py --mode gunicorn-eventlet  # gunicorn 25 -k eventlet
 
 127.0.0.1:3000; /engine.io/ is a plain Engine.IO echo server, /socket.io/ a Socket.IO
 server with the namespaces "/" and "/custom".
@@ -112,6 +113,7 @@ def main() -> None:
             "sanic",
             "uwsgi-gevent",
             "uwsgi-threads",
+            "gunicorn-eventlet",
         ],
         default="native",
     )
@@ -168,7 +170,13 @@ def main() -> None:
                 "-k",
                 "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
             ],
+            # gunicorn 25.x, the last with this worker: SW_GUNICORN_PATH holds one
+            "gunicorn-eventlet": ["-k", "eventlet"],
         }.get(args.mode, ["-k", "gthread"])
+        if os.environ.get("SW_GUNICORN_PATH"):
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (os.environ["SW_GUNICORN_PATH"], os.environ.get("PYTHONPATH")) if p
+            )
         here = os.path.dirname(os.path.abspath(__file__))
         os.execv(
             sys.executable,

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.interop.conftest import gunicorn_25
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT.parent / "shared" / "conformance"
@@ -64,6 +65,7 @@ def harness() -> Path:
         "sanic",
         "uwsgi-gevent",
         "uwsgi-threads",
+        "gunicorn-eventlet",
     ],
 )
 def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:
@@ -71,6 +73,8 @@ def test_upstream_suites_pass_in_full(harness: Path, mode: str) -> None:
     # with the rest of the test run; the harness README recommends it for CI.
     env = {
         **os.environ,
+        # gunicorn-eventlet: gunicorn 25.x, the last with that worker, beside the venv
+        "SW_GUNICORN_PATH": str(gunicorn_25()) if mode == "gunicorn-eventlet" else "",
         "STRICT": "1",
         "SUITES": "engine.io socket.io clients",
         "MOCHA_ARGS": "--retries 1",
