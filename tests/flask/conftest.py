@@ -27,8 +27,18 @@ START_TIMEOUT = 30.0
 #: native: socketio.run(app); gunicorn: -k gthread on the Flask app; werkzeug: flask run;
 #: gevent: monkey-patched, SocketIO(async_mode='gevent'), socketio.run(app) on gevent's server;
 #: eventlet: monkey-patched, SocketIO() (mode detected), socketio.run(app) on eventlet.wsgi;
-#: uwsgi: Flask-SocketIO's documented uWSGI command (gevent loop, no monkey patching in it)
-MODES = ("native", "gunicorn", "werkzeug", "gevent", "eventlet", "uwsgi")
+#: uwsgi: Flask-SocketIO's documented uWSGI command (gevent loop, no monkey patching in it);
+#: gunicorn-geventwebsocket / gunicorn-eventlet: the documents' other gunicorn workers
+MODES = (
+    "native",
+    "gunicorn",
+    "werkzeug",
+    "gevent",
+    "eventlet",
+    "uwsgi",
+    "gunicorn-geventwebsocket",
+    "gunicorn-eventlet",
+)
 
 
 def free_port() -> int:
@@ -52,9 +62,14 @@ def server_command(mode: str, module: str, port: int) -> list[str]:
         return [py, f"{module}.py", str(port)]
     if mode == "example":  # examples/flask/app.py: socketio.run(app)
         return [py, f"{module}.py", "--port", str(port)]
-    if mode == "gunicorn":
+    if mode in ("gunicorn", "gunicorn-geventwebsocket", "gunicorn-eventlet"):
+        worker = {
+            "gunicorn": ["-k", "gthread", "--threads", "50"],
+            "gunicorn-geventwebsocket": ["-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"],
+            "gunicorn-eventlet": ["-k", "eventlet"],  # gunicorn 25.x (see ServerProcess.start)
+        }[mode]
         return [
-            py, "-m", "gunicorn", "-k", "gthread", "--threads", "50", "-w", "1",
+            py, "-m", "gunicorn", *worker, "-w", "1",
             "-b", f"127.0.0.1:{port}", "--log-level", "warning", f"{module}:app",
         ]  # fmt: skip
     if mode == "werkzeug":
@@ -96,6 +111,10 @@ class ServerProcess:
         self.port = free_port()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.cwd), env.get("PYTHONPATH")) if p)
+        if self.mode == "gunicorn-eventlet":
+            from tests.interop.conftest import gunicorn_25
+
+            env["PYTHONPATH"] = os.pathsep.join((str(gunicorn_25()), env["PYTHONPATH"]))
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 server_command(self.mode, self.module, self.port),
