@@ -5,11 +5,13 @@ python-socketio's client over polling, WebSocket and the upgrade."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from tests.cluster.conftest import _need
+
+import socketwire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,16 +35,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def sanic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def sanic_server(log: Path, channel: str = "") -> Iterator[str]:
     port = free_port()
-    log = tmp_path_factory.mktemp("sanic") / "server.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SW_REDIS_CHANNEL": channel}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(APP), str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
             start_new_session=True,
         )
     try:
@@ -59,6 +64,35 @@ def sanic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sanic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with sanic_server(tmp_path_factory.mktemp("sanic") / "server.log") as url:
+        yield url
+
+
+async def test_sanic_with_a_redis_queue(tmp_path: Path) -> None:
+    """With ``client_manager=AsyncRedisManager``: the app's broadcasts still arrive, and an
+    external process's emit through Redis reaches the client."""
+    _need("Redis", "127.0.0.1", 6379)
+    channel = "sanic-" + uuid.uuid4().hex[:8]
+    with sanic_server(tmp_path / "server.log", channel) as url:
+        client = socketio.AsyncClient(reconnection=False)
+        got: asyncio.Queue[Any] = asyncio.Queue()
+        client.on("shouted", got.put_nowait)
+        await client.connect(url, transports=["websocket"], wait_timeout=10)
+        try:
+            await client.emit("shout", "through redis")
+            assert await asyncio.wait_for(got.get(), 10) == "through redis"
+            emitter = socketwire.AsyncRedisManager(
+                "redis://127.0.0.1:6379/0", channel=channel, write_only=True
+            )
+            await emitter.emit("shouted", "from outside")
+            assert await asyncio.wait_for(got.get(), 10) == "from outside"
+            await emitter.close()
+        finally:
+            await client.disconnect()
 
 
 @pytest.mark.parametrize("transports", [["polling"], ["websocket"], None])

@@ -2,8 +2,9 @@
 ``sio.attach(app)``, a background task started from a listener, ``app.run()``), on
 socketwire.
 
-    python sanic_app.py PORT"""
+    python sanic_app.py PORT [REDIS_CHANNEL]"""
 
+import os
 import sys
 
 from sanic import Sanic
@@ -11,7 +12,14 @@ from sanic.response import text
 
 import socketwire as socketio
 
-sio = socketio.AsyncServer(async_mode="sanic", max_http_buffer_size=100_000)
+# SW_REDIS_CHANNEL: a Redis message queue, as python-socketio's docs add one
+_channel = os.environ.get("SW_REDIS_CHANNEL")
+_manager = (
+    socketio.AsyncRedisManager("redis://127.0.0.1:6379/0", channel=_channel) if _channel else None
+)
+sio = socketio.AsyncServer(
+    async_mode="sanic", max_http_buffer_size=100_000, client_manager=_manager
+)
 app = Sanic(name="sanic_application")
 app.config["CORS_SUPPORTS_CREDENTIALS"] = True
 sio.attach(app)
