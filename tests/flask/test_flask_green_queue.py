@@ -1,6 +1,7 @@
-"""The message queue under green threads, as Flask-SocketIO's documents deploy it: a Flask app
-with ``SocketIO(app, message_queue=redis_url)`` served under gevent, eventlet (monkey-patched
-first, ``socketio.run``) and uWSGI's gevent loop; a real client joins a room; the app emits to
+"""The message queue in every deployment Flask-SocketIO's documents describe beyond plain
+threads: a Flask app with ``SocketIO(app, message_queue=redis_url)`` served under gevent and
+eventlet (monkey-patched first, ``socketio.run``), uWSGI (gevent loop and threads), and
+gunicorn's gevent, gevent-websocket and eventlet workers; a real client joins a room; the app emits to
 it from a background task through Redis, and an external process
 (``SocketIO(message_queue=url)`` without an app, here the test) emits to it too."""
 
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import socketio as socketio_client
 from tests.cluster.conftest import _need
+from tests.interop.conftest import gunicorn_25
 
 from socketwire.flask import SocketIO
 
@@ -35,21 +37,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(params=["gevent", "eventlet", "uwsgi"])
+@pytest.fixture(
+    params=[
+        "gevent",
+        "eventlet",
+        "uwsgi",
+        "uwsgi-threads",
+        "gunicorn-gevent",
+        "gunicorn-geventwebsocket",
+        "gunicorn-eventlet",
+    ]
+)
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     _need("Redis", "127.0.0.1", 6379)
     mode = request.param
     port = free_port()
     channel = "green-" + uuid.uuid4().hex[:8]
-    if mode == "uwsgi":
+    env = {**os.environ, "SW_QUEUE_URL": URL, "SW_QUEUE_CHANNEL": channel}
+    if mode.startswith("uwsgi"):
+        loop = ["--threads", "100"] if mode == "uwsgi-threads" else ["--gevent", "1000"]
         command = [
             str(Path(sys.executable).parent / "uwsgi"), "--http", f"127.0.0.1:{port}",
-            "--gevent", "1000", "--http-websockets", "--master", "--wsgi-file",
+            *loop, "--http-websockets", "--master", "--wsgi-file",
             "queue_app.py", "--callable", "app", "--die-on-term",
+        ]  # fmt: skip
+    elif mode.startswith("gunicorn"):
+        worker = {
+            "gunicorn-gevent": "gevent",
+            "gunicorn-geventwebsocket": "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+            "gunicorn-eventlet": "eventlet",
+        }[mode]
+        if mode == "gunicorn-eventlet":  # gunicorn 25.x, the last with that worker
+            env["PYTHONPATH"] = str(gunicorn_25())
+        command = [
+            sys.executable, "-m", "gunicorn", "-k", worker, "-w", "1",
+            "-b", f"127.0.0.1:{port}", "queue_app:app",
         ]  # fmt: skip
     else:
         command = [sys.executable, "queue_app.py", mode, str(port)]
-    env = {**os.environ, "SW_QUEUE_URL": URL, "SW_QUEUE_CHANNEL": channel}
     env["PYTHONUNBUFFERED"] = "1"
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
@@ -84,7 +109,15 @@ def test_queue_under_green_threads(served: tuple[str, str, str], transport: str)
     client.on("relayed", got.put)
     client.connect(url, transports=[transport], wait_timeout=10)
     try:
-        expected = {"gevent": "gevent", "eventlet": "eventlet", "uwsgi": "gevent_uwsgi"}[mode]
+        expected = {
+            "gevent": "gevent",
+            "eventlet": "eventlet",
+            "uwsgi": "gevent_uwsgi",
+            "uwsgi-threads": "threading",
+            "gunicorn-gevent": "gevent",
+            "gunicorn-geventwebsocket": "gevent",
+            "gunicorn-eventlet": "eventlet",
+        }[mode]
         assert client.call("join", "room1", timeout=10) == expected
         assert client.call("relay", ("room1", "from the app"), timeout=10) == "queued"
         assert got.get(timeout=10) == "from the app"
