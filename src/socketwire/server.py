@@ -382,7 +382,7 @@ class Server(ServerFacade):
             socket.sid, functools.partial(self._execute, job), barrier=kind == "lifecycle"
         )
 
-    def check_fork(self) -> None:
+    def _check_fork(self) -> None:
         """Called by :class:`~socketwire.WSGIApp` on each request: in a worker forked after
         the app was imported (uWSGI, ``gunicorn --preload``), the message queue's threads
         are started again."""

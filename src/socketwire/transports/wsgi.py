@@ -66,7 +66,7 @@ class WSGIApp(routing.Mount):
         if _will_close(environ):
             start_response = _closing(start_response)
         if server is not None:
-            check_fork = getattr(server, "check_fork", None)
+            check_fork = getattr(server, "_check_fork", None)
             if check_fork is not None:
                 check_fork()
             headers = _headers(environ)
