@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..engineio.core import PollWait, Response, WebSocketAccept
 from ..engineio.packet import OutPacket
 from . import routing
 
-__all__ = ["attach"]
+__all__ = ["QueuedWebSocket", "attach"]
 
 
 def attach(server: Any, app: Any, socketio_path: str = "socket.io") -> None:
@@ -87,13 +88,20 @@ async def _http(server: Any, request: Any, headers: dict[str, str]) -> Any:
         raise
 
 
-class _AiohttpWebSocket:
-    """The driver's handle: packets queue here and one writer task sends them in order."""
+class QueuedWebSocket:
+    """The driver's handle on a WebSocket of an asyncio framework (aiohttp, Sanic):
+    packets queue here and one writer task sends them in order through ``send``; the
+    reader waits on ``resumed`` while the client is throttled."""
 
-    __slots__ = ("_closing", "_queue", "_queued", "_wakeup", "_ws", "resumed")
+    __slots__ = ("_close", "_closing", "_queue", "_queued", "_send", "_wakeup", "resumed")
 
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
+    def __init__(
+        self,
+        send: Callable[[str | bytes], Awaitable[Any]],
+        close: Callable[[], Awaitable[Any]],
+    ) -> None:
+        self._send = send
+        self._close = close
         self._queue: collections.deque[OutPacket] = collections.deque()
         self._queued = 0
         self._wakeup = asyncio.Event()
@@ -103,8 +111,8 @@ class _AiohttpWebSocket:
         self.resumed.set()
 
     def throttle(self, on: bool) -> None:
-        """Stop reading this client's messages while too many of its handlers wait;
-        aiohttp then stops reading the socket once its own 64 KiB buffer is full."""
+        """Stop reading this client's messages while too many of its handlers wait; the
+        framework then stops reading the socket once its own buffer is full."""
         if on:
             self.resumed.clear()
         else:
@@ -137,12 +145,9 @@ class _AiohttpWebSocket:
                 while queue:
                     data = queue.popleft().data
                     self._queued -= len(data)
-                    if isinstance(data, str):
-                        await self._ws.send_str(data)
-                    else:
-                        await self._ws.send_bytes(data)
+                    await self._send(data)
                 if self._closing:
-                    await self._ws.close()
+                    await self._close()
                     return
         except Exception:  # the socket went away; the reader reports it
             return
@@ -161,7 +166,14 @@ async def _websocket(server: Any, request: Any, headers: dict[str, str]) -> Any:
         ws.headers[name] = value
     await ws.prepare(request)
     session = accept.session
-    handle = _AiohttpWebSocket(ws)
+
+    async def send(data: str | bytes) -> None:
+        if isinstance(data, str):
+            await ws.send_str(data)
+        else:
+            await ws.send_bytes(data)
+
+    handle = QueuedWebSocket(send, ws.close)
     writer = asyncio.ensure_future(handle.writer())
     driver.ws_attached(accept, handle)
     try:

@@ -7,12 +7,11 @@ path."""
 from __future__ import annotations
 
 import asyncio
-import collections
 from typing import Any
 
 from ..engineio.core import PollWait, Response, WebSocketAccept
-from ..engineio.packet import OutPacket
 from . import routing
+from .aiohttp import QueuedWebSocket
 
 __all__ = ["attach"]
 
@@ -113,63 +112,6 @@ async def _http(server: Any, request: Any, headers: dict[str, str]) -> Any:
         raise
 
 
-class _SanicWebSocket:
-    """The driver's handle: packets queue here and one writer task sends them in order."""
-
-    __slots__ = ("_closing", "_queue", "_queued", "_wakeup", "_ws", "resumed")
-
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
-        self._queue: collections.deque[OutPacket] = collections.deque()
-        self._queued = 0
-        self._wakeup = asyncio.Event()
-        self._closing = False
-        #: set while the client's messages may be read (cleared by ``throttle``)
-        self.resumed = asyncio.Event()
-        self.resumed.set()
-
-    def send_packets(self, packets: list[OutPacket]) -> None:
-        self._queue.extend(packets)
-        self._queued += sum(len(packet.data) for packet in packets)
-        self._wakeup.set()
-
-    def backlog(self) -> int:
-        return self._queued
-
-    def throttle(self, on: bool) -> None:
-        """Stop reading this client's messages while too many of its handlers wait."""
-        if on:
-            self.resumed.clear()
-        else:
-            self.resumed.set()
-
-    def abort(self) -> None:
-        self._queue.clear()
-        self._queued = 0
-        self.close()
-
-    def close(self) -> None:
-        self._closing = True
-        self._wakeup.set()
-        self.resumed.set()
-
-    async def writer(self) -> None:
-        queue = self._queue
-        try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while queue:
-                    data = queue.popleft().data
-                    self._queued -= len(data)
-                    await self._ws.send(data)
-                if self._closing:
-                    await self._ws.close()
-                    return
-        except Exception:  # the socket went away; the reader reports it
-            return
-
-
 async def _websocket(server: Any, request: Any, headers: dict[str, str]) -> Any:
     driver = server.driver
     refused: list[Response] = []
@@ -183,7 +125,7 @@ async def _websocket(server: Any, request: Any, headers: dict[str, str]) -> Any:
     protocol.websocket_max_size = driver.engine.max_http_buffer_size
     ws = await protocol.websocket_handshake(request)
     session = accept.session
-    handle = _SanicWebSocket(ws)
+    handle = QueuedWebSocket(ws.send, ws.close)
     writer = asyncio.ensure_future(handle.writer())
     driver.ws_attached(accept, handle)
     try:
