@@ -1,8 +1,8 @@
 """The message queue in every deployment Flask-SocketIO's documents describe beyond plain
 threads: a Flask app with ``SocketIO(app, message_queue=redis_url)`` served under gevent and
 eventlet (monkey-patched first, ``socketio.run``), uWSGI (gevent loop and threads), and
-gunicorn's gevent, gevent-websocket and eventlet workers; a real client joins a room; the app emits to
-it from a background task through Redis, and an external process
+gunicorn's gevent, gevent-websocket and eventlet workers; a real client joins a room; the
+app emits to it from a background task through Redis, and an external process
 (``SocketIO(message_queue=url)`` without an app, here the test) emits to it too."""
 
 from __future__ import annotations
